@@ -1,0 +1,15 @@
+"""localaws: AWS data & analytics services on your laptop, on real engines.
+
+Start here::
+
+    import localaws
+    stack = localaws.start()
+    s3 = stack.client("s3")
+
+See ``localaws/core/stack.py`` for the stack, ``localaws/core/registry.py``
+for how each service's real engine plugs in behind moto's control plane.
+"""
+from .core.stack import AwsStack, Stack, start
+
+__version__ = "0.1.0"
+__all__ = ["AwsStack", "Stack", "start", "__version__"]

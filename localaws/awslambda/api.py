@@ -1,0 +1,191 @@
+"""Lambda's data plane: Invoke really runs the handler.
+
+moto keeps the functions (CreateFunction, GetFunction, ListFunctions,
+event source mappings, S3 notification configurations) but can only run
+code inside Docker, which this course does without. This data plane plugs
+in behind moto (see ``localaws/core/registry.py``):
+
+- ``CreateFunction`` / ``UpdateFunctionCode``: the .zip is checked first, so
+  a broken package is refused with Lambda's error and nothing is stored;
+- ``Invoke``: ``RequestResponse`` runs the handler and returns its result,
+  or its error with ``FunctionError: Unhandled``; ``Event`` queues the
+  invocation and returns 202 at once; ``DryRun`` only checks;
+- S3 event notifications invoke the function asynchronously, once per event,
+  as S3 does;
+- SQS event source mappings deliver a batch of messages per invocation and
+  delete them when the handler succeeds, as Lambda's poller does.
+
+Every invocation writes START/END/REPORT and the handler's output to the
+CloudWatch Logs group ``/aws/lambda/<name>``.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import threading
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+
+from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.utils import get_backend
+import moto.s3.notifications as s3_notifications
+
+from localaws.core import DataPlane, data_plane, not_emulated
+from . import engine, errors
+
+MAX_PAYLOAD = 6 * 1024 * 1024   # 6 MB synchronous request/response payload
+
+
+@data_plane("lambda")
+class LambdaRuntime(DataPlane):
+    """Real execution of Python Lambda handlers in child processes."""
+
+    def install(self, ctx):
+        self.ctx = ctx
+        self.cache = engine.CodeCache(os.path.join(ctx.work_dir, "lambda"))
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
+        self._pending = 0
+        self._idle = threading.Condition()
+        self.endpoint_env = {"AWS_ENDPOINT_URL": ctx.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": ctx.region,
+                             "AWS_DEFAULT_REGION": ctx.region}
+        runtime = self
+        create = ctx.override(LambdaBackend, "create_function",
+                              lambda backend, spec: create(backend, runtime.checked(spec)))
+        update = ctx.override(LambdaBackend, "update_function_code",
+                              lambda backend, name, qualifier, body:
+                              update(backend, name, qualifier, runtime.checked(body, update=True)))
+        ctx.override(LambdaFunction, "invoke",
+                     lambda fn, body, headers, response_headers:
+                     runtime.invoke(fn, body, headers, response_headers))
+        ctx.override(LambdaBackend, "send_sqs_batch",
+                     lambda backend, arn, messages, queue_arn:
+                     runtime.sqs_batch(backend, arn, messages, queue_arn))
+        ctx.override(s3_notifications, "_invoke_awslambda",
+                     lambda account, event, arn, region: runtime.s3_event(account, event, arn, region))
+
+    def stop(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- CreateFunction / UpdateFunctionCode --------------------------------
+    @staticmethod
+    def checked(spec: dict, update: bool = False) -> dict:
+        """Refuse a package Lambda would refuse, before moto stores anything."""
+        code = spec if update else spec.get("Code", {})
+        if code.get("ZipFile") is not None:
+            try:
+                raw = base64.b64decode(code["ZipFile"], validate=True)
+                zipfile.ZipFile(io.BytesIO(raw)).testzip()
+            except (binascii.Error, zipfile.BadZipFile, ValueError):
+                raise errors.invalid_zip() from None
+        if not update and spec.get("PackageType", "Zip") == "Zip" and not spec.get("Handler"):
+            raise errors.missing_handler()
+        return spec
+
+    # -- Invoke --------------------------------------------------------------
+    def invoke(self, fn, body, headers, response_headers):
+        """moto's ``LambdaFunction.invoke``, with real execution."""
+        raw = body.encode() if isinstance(body, str) else (body or b"")
+        if len(raw) > MAX_PAYLOAD:
+            raise errors.payload_too_large(len(raw), MAX_PAYLOAD)
+        try:
+            json.loads(raw or b"{}")
+        except ValueError as exc:
+            raise errors.invalid_payload(str(exc)) from None
+        self._check_runnable(fn)
+        kind = (headers.get("X-Amz-Invocation-Type") or "RequestResponse") if headers else "RequestResponse"
+        if kind == "DryRun":
+            return b""
+        if kind == "Event":
+            self.submit(fn, raw or b"{}")
+            return b""
+        result = self.run(fn, raw or b"{}")
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        response_headers["x-amz-log-result"] = base64.b64encode(result.log_tail.encode()).decode()
+        response_headers["x-amz-executed-version"] = fn.version
+        return result.payload
+
+    @staticmethod
+    def _check_runnable(fn):
+        if getattr(fn, "package_type", "Zip") == "Image":
+            raise not_emulated("lambda", "Invoke", "container image functions need Docker")
+        if not (fn.run_time or "").startswith("python3"):
+            raise not_emulated("lambda", "Invoke",
+                               f"runtime {fn.run_time}: only python3.x handlers run locally")
+
+    def run(self, fn, event: bytes) -> engine.Invocation:
+        """Run one invocation now and write its CloudWatch Logs."""
+        folder = self.cache.folder(fn.function_name, fn.code_sha_256, fn.code_bytes)
+        stream = engine.log_stream_name(fn.version)
+        result = engine.run(fn, event, folder, endpoint_env=self.endpoint_env,
+                            processes=self.ctx.processes, stream=stream)
+        self._write_logs(fn.logs_group_name, stream, result.log_lines)
+        return result
+
+    def _write_logs(self, group: str, stream: str, lines: list[str]) -> None:
+        logs = self.ctx.client("logs")
+        try:
+            logs.create_log_group(logGroupName=group)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+        logs.create_log_stream(logGroupName=group, logStreamName=stream)
+        now = int(time.time() * 1000)
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": now, "message": line} for line in lines])
+
+    # -- asynchronous invocations (Event, S3 notifications) ------------------
+    def submit(self, fn, event: bytes) -> None:
+        with self._idle:
+            self._pending += 1
+        self.pool.submit(self._run_async, fn, event)
+
+    def _run_async(self, fn, event):
+        try:
+            self.run(fn, event)
+        finally:
+            with self._idle:
+                self._pending -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 60) -> bool:
+        """Block until every queued asynchronous invocation has finished.
+
+        A teaching convenience: on AWS you would poll the function's effect
+        (an S3 object, a log line). Returns False if ``timeout`` passed first.
+        """
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    def s3_event(self, account_id, event_body, fn_arn, region):
+        """S3 -> Lambda notification: one asynchronous invocation per event."""
+        try:
+            fn = get_backend(account_id, region).get_function(fn_arn)
+        except Exception:
+            return   # like S3, a notification to a deleted function is dropped
+        self.submit(fn, json.dumps(event_body).encode())
+
+    # -- SQS event source mapping -------------------------------------------
+    def sqs_batch(self, backend, function_arn, messages, queue_arn) -> bool:
+        """One invocation per batch of messages; True deletes them from the queue."""
+        if not messages:
+            return True
+        fn = backend.get_function(function_arn)
+        region = queue_arn.split(":")[3]
+        records = [{
+            "messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
+            "attributes": {"ApproximateReceiveCount": str(m.approximate_receive_count),
+                           "SentTimestamp": str(m.sent_timestamp),
+                           "SenderId": m.sender_id,
+                           "ApproximateFirstReceiveTimestamp":
+                               str(getattr(m, "approximate_first_receive_timestamp", m.sent_timestamp))},
+            "messageAttributes": m.message_attributes or {},
+            "md5OfBody": m.body_md5, "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn, "awsRegion": region,
+        } for m in messages]
+        result = self.run(fn, json.dumps({"Records": records}).encode())
+        return result.function_error is None

@@ -1,0 +1,157 @@
+"""The one local AWS endpoint: moto's WSGI app behind a thin middleware.
+
+Request path: boto3 -> HTTP on 127.0.0.1:<free port> -> :class:`Middleware`
+-> (a data plane's route, if one is registered for the operation)
+-> moto's ``DomainDispatcherApplication`` (which picks the service backend).
+
+The middleware also keeps moto's failure modes away from learners:
+
+- an operation moto has not implemented raises ``NotImplementedError``
+  inside moto (which would become an HTML 500 that botocore retries): we
+  answer ``501 NotImplemented`` naming the operation, in the service's format;
+- a request for a service moto does not serve at all gets the same answer;
+- an :class:`AWSError` raised by our own code becomes that AWS error;
+- any other exception in our code becomes ``InternalFailure`` naming the
+  exception, never a traceback page.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+from werkzeug.serving import make_server
+
+from .errors import AWSError, not_emulated, render
+from .wire import WireRequest, identify
+
+log = logging.getLogger("localaws")
+log.addHandler(logging.NullHandler())   # internals never print into a notebook cell
+
+_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+            403: "Forbidden", 404: "Not Found", 409: "Conflict", 413: "Request Entity Too Large",
+            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
+            503: "Service Unavailable"}
+
+
+def _status_line(status: int) -> str:
+    return f"{status} {_REASONS.get(status, 'Status')}"
+
+
+def _read_request(environ) -> WireRequest:
+    """Read the body once and put it back, so moto can read it again."""
+    import io
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length) if length else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+    if environ.get("CONTENT_TYPE"):
+        headers["content-type"] = environ["CONTENT_TYPE"]
+    req = WireRequest(method=environ.get("REQUEST_METHOD", "GET"),
+                      path=environ.get("PATH_INFO", "/"),
+                      query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
+                      headers=headers, body=body)
+    return identify(req)
+
+
+class Middleware:
+    """WSGI middleware: routes, error translation, then moto."""
+
+    def __init__(self, context):
+        self.context = context
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ, start_response):
+        req = _read_request(environ)
+        if req.protocol in ("json", "rest-json") and req.body and req.method in ("POST", "PUT"):
+            try:
+                req.params = json.loads(req.body)
+            except ValueError:
+                req.params = {}
+        try:
+            handler = self.context.routed(req.service, req.operation)
+            if handler is not None:
+                answer = handler(req)
+                if answer is not None:
+                    return self._send(start_response, answer)
+            if environ.get("PATH_INFO", "").startswith("/moto-api"):
+                return self.moto(environ, start_response)
+            try:
+                app = self.moto.get_application(environ)
+            except Exception:   # moto has no backend for this service at all
+                raise not_emulated(req.service or "?", None) from None
+            if req.service and req.service != "s3" and app.service == "s3":
+                # moto falls back to S3 for services it does not know
+                raise not_emulated(req.service, None)
+            return self._call_moto(app, environ, start_response, req)
+        except AWSError as err:
+            return self._send(start_response, render(err, req.protocol))
+        except NotImplementedError as exc:
+            return self._send(start_response, render(
+                not_emulated(req.service or "?", req.operation, str(exc)), req.protocol))
+        except Exception as exc:  # a bug in the stand-in: say so, AWS-shaped
+            log.debug("localaws internal error in %s:%s", req.service, req.operation, exc_info=True)
+            err = AWSError("InternalFailure",
+                           f"The local stand-in failed on {req.service}:{req.operation}: "
+                           f"{type(exc).__name__}: {exc}", 400, sender_fault=False)
+            return self._send(start_response, render(err, req.protocol))
+
+    def _call_moto(self, app, environ, start_response, req):
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = list(app(environ, capture))
+        status = int(captured["status"].split()[0])
+        ctype = dict((k.lower(), v) for k, v in captured["headers"]).get("content-type", "")
+        if status == 404 and "text/html" in ctype:
+            # No route in moto: the operation exists in AWS but not in the emulator
+            raise not_emulated(req.service or "?", req.operation)
+        start_response(captured["status"], captured["headers"])
+        return chunks
+
+    @staticmethod
+    def _send(start_response, answer):
+        if isinstance(answer, dict):
+            answer = (200, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(answer).encode())
+        status, headers, body = answer
+        if isinstance(body, str):
+            body = body.encode()
+        headers = list(headers.items()) if isinstance(headers, dict) else list(headers)
+        headers.append(("Content-Length", str(len(body))))
+        start_response(_status_line(status), headers)
+        return [body]
+
+
+class _QuietHandler(MotoRequestHandler):
+    """moto's request handler without one log line per request on stderr."""
+
+    def log_request(self, *args, **kwargs):
+        pass
+
+
+class Endpoint:
+    """A threaded HTTP server on 127.0.0.1 and a free port, serving the middleware."""
+
+    def __init__(self, context_factory, host: str = "127.0.0.1", port: int = 0):
+        self._server = make_server(host, port, None, threaded=True,
+                                   request_handler=_QuietHandler)
+        self.host, self.port = self._server.server_address[:2]
+        self.url = f"http://{self.host}:{self.port}"
+        self.context = context_factory(self.url)
+        self._server.app = Middleware(self.context)
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        name="localaws-endpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)

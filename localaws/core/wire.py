@@ -1,0 +1,125 @@
+"""Which AWS service and operation is this HTTP request?
+
+boto3 encodes the operation in one of three places, depending on the
+service's *protocol* (botocore names them):
+
+- ``json`` (Athena, Glue, EMR, Kinesis, DynamoDB...): header
+  ``X-Amz-Target: AmazonAthena.StartQueryExecution``;
+- ``query`` / ``ec2`` (SQS, SNS, Redshift, IAM...): form field ``Action=...``;
+- ``rest-json`` / ``rest-xml`` (Lambda, S3, OpenSearch, Kafka...): the HTTP
+  method and URL path, matched against the operation's ``requestUri``
+  template (``POST /2015-03-31/functions/{FunctionName}/invocations``).
+
+The service itself comes from the SigV4 ``Authorization`` header, whose
+credential scope names it: ``Credential=KEY/20261001/us-east-1/lambda/aws4_request``.
+
+We read the same botocore service models boto3 uses, so the answer is the
+operation name a learner sees in the boto3 docs.
+"""
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qs
+
+import botocore.session
+
+# Signing names that differ from botocore's service name (credential scope -> service).
+SIGNING_ALIASES = {
+    "elasticmapreduce": "emr", "monitoring": "cloudwatch", "email": "ses",
+    "states": "stepfunctions", "es": "opensearch", "aoss": "opensearchserverless",
+    "execute-api": "apigateway", "mobiletargeting": "pinpoint",
+}
+
+
+@dataclass
+class WireRequest:
+    """What the middleware knows about one request."""
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: bytes
+    service: str | None = None      # botocore service name, e.g. "athena"
+    operation: str | None = None    # e.g. "StartQueryExecution"
+    protocol: str = "rest-xml"
+    region: str = "us-east-1"
+    access_key: str | None = None
+    params: dict = field(default_factory=dict)  # decoded JSON body or form fields
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@functools.lru_cache(maxsize=None)
+def _session():
+    return botocore.session.get_session()
+
+
+@functools.lru_cache(maxsize=None)
+def service_model(name: str):
+    """botocore's model of ``name`` or None if botocore does not know it."""
+    try:
+        return _session().get_service_model(name)
+    except Exception:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _rest_routes(service: str):
+    """(method, compiled path regex, required query keys, literal length, op name)."""
+    model = service_model(service)
+    routes = []
+    for op_name in model.operation_names:
+        http = model.operation_model(op_name).http
+        uri = http.get("requestUri", "/")
+        path, _, query = uri.partition("?")
+        pattern = ""
+        for part in re.split(r"(\{[^}]+\})", path):
+            if part.startswith("{"):
+                pattern += ".+" if part.endswith("+}") else "[^/]+"
+            else:
+                pattern += re.escape(part)
+        required = [q.split("=")[0] for q in query.split("&") if q]
+        literal = len(re.sub(r"\{[^}]+\}", "", path)) + 10 * len(required)
+        routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"),
+                       required, literal, op_name))
+    return routes
+
+
+def _signing_service(headers: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    """(service, region, access key id) from a SigV4 Authorization header."""
+    auth = headers.get("authorization", "")
+    m = re.search(r"Credential=([^/]+)/\d{8}/([^/]+)/([^/]+)/aws4_request", auth)
+    if not m:
+        return None, None, None
+    key, region, signing = m.groups()
+    return SIGNING_ALIASES.get(signing, signing), region, key
+
+
+def identify(req: WireRequest) -> WireRequest:
+    """Fill ``service``, ``operation``, ``protocol``, ``region`` of ``req``."""
+    service, region, key = _signing_service(req.headers)
+    req.region, req.access_key = region or req.region, key
+    target = req.header("x-amz-target")
+    model = service_model(service) if service else None
+    if model is None:
+        req.service = service
+        return req
+    req.service, req.protocol = service, model.protocol
+    if target and "." in target:
+        req.operation = target.rsplit(".", 1)[1]
+    elif model.protocol in ("query", "ec2"):
+        form = parse_qs(req.body.decode("utf-8", "replace")) if req.body else {}
+        action = (form.get("Action") or req.query.get("Action") or [None])[0]
+        req.operation = action
+        req.params = {k: v[0] for k, v in form.items()}
+    else:
+        best = None
+        for method, regex, required, literal, op_name in _rest_routes(service):
+            if method == req.method and regex.match(req.path) and all(q in req.query for q in required):
+                if best is None or literal > best[0]:
+                    best = (literal, op_name)
+        req.operation = best[1] if best else None
+    return req
