@@ -29,6 +29,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote_plus, unquote_plus
 
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda.utils import get_backend
@@ -167,6 +168,11 @@ class LambdaRuntime(DataPlane):
             fn = get_backend(account_id, region).get_function(fn_arn)
         except Exception:
             return   # like S3, a notification to a deleted function is dropped
+        for record in event_body.get("Records", []):
+            # S3 URL-encodes keys in events ("red flower.jpg" -> "red+flower.jpg")
+            # but keeps "/"; moto also encodes "/", so we undo that one.
+            obj = record["s3"]["object"]
+            obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
         self.submit(fn, json.dumps(event_body).encode())
 
     # -- SQS event source mapping -------------------------------------------
