@@ -63,10 +63,11 @@ $(STAMP): pyproject.toml constraints.txt tools/ensure_java.py localaws/core/java
 	$(VPY) tools/ensure_java.py
 	@touch $@
 
+# (--allow-root only when run as root, e.g. in a container: Jupyter refuses otherwise.)
 lab: $(STAMP)
 	@if [ -f tools/make_student.py ]; then $(VPY) tools/make_student.py; fi
 	@$(RUN_ENV) $(VENV)/bin/jupyter lab --ip=127.0.0.1 --ServerApp.root_dir=. \
-	  notebooks/00_setup_and_tour.ipynb
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) notebooks/00_setup_and_tour.ipynb
 
 test: $(STAMP)
 	@$(RUN_ENV) $(VPY) -m pytest -p no:cacheprovider --nbval \
