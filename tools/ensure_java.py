@@ -150,7 +150,18 @@ exec "$real" "$@"
 
 
 def build_home(jdk_home: Path, dest: Path) -> None:
-    """Build ``dest`` as a JAVA_HOME: symlinks to ``jdk_home``, wrapped bin/java."""
+    """Build ``dest`` as a JAVA_HOME: symlinks to ``jdk_home``, wrapped bin/java.
+
+    Left alone when it is already built for this ``jdk_home`` (a Spark job
+    may be starting java from it right now).
+    """
+    script = WRAPPER.format(real=shlex.quote(str(jdk_home / "bin" / "java")),
+                            dropped=DROPPED_ARG)
+    try:
+        if (dest / "bin" / "java").read_text() == script and (dest / "lib").exists():
+            return
+    except OSError:
+        pass
     staging = dest.with_name(dest.name + ".building")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "bin").mkdir(parents=True)
@@ -161,8 +172,7 @@ def build_home(jdk_home: Path, dest: Path) -> None:
         if tool.name != "java":
             (staging / "bin" / tool.name).symlink_to(tool)
     wrapper = staging / "bin" / "java"
-    wrapper.write_text(WRAPPER.format(
-        real=shlex.quote(str(jdk_home / "bin" / "java")), dropped=DROPPED_ARG))
+    wrapper.write_text(script)
     wrapper.chmod(0o755)
     if dest.is_symlink() or dest.is_file():
         dest.unlink()
@@ -177,7 +187,7 @@ def check_home(home: Path) -> int:
         out = subprocess.run(args, capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"ensure_java: error: `{shlex.join(args)}` failed:\n"
-                             f"{out.stderr}")
+                             f"{out.stdout}{out.stderr}")
     return javamod.parse_version(out.stderr + out.stdout)
 
 
