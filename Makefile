@@ -47,7 +47,7 @@ RUN_ENV := java_home=$$($(VPY) tools/ensure_java.py --print-java-home) || exit 1
 setup: $(STAMP)
 	@echo "Ready. Next: make lab (open the course) | make test | make book | make bench | make clean"
 
-$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py localaws/core/java.py $(wildcard localaws/__init__.py)
+$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py
 	@if [ ! -x $(VPY) ]; then \
 	  py=$$($(FIND_PYTHON)) || exit 1; \
 	  echo "Creating $(VENV) with $$py ($$("$$py" -V 2>&1))"; \
