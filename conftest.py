@@ -1,0 +1,187 @@
+"""Shared pytest setup for the whole repository.
+
+`make test` runs::
+
+    pytest --nbval --nbval-sanitize-with nbval_sanitize.cfg -p no:cacheprovider \
+           --ignore-glob='*/student/*' tests notebooks labs
+
+so this file serves two kinds of test at once:
+
+- the notebooks and lab solutions, which nbval re-executes cell by cell in a
+  fresh Jupyter kernel and compares with their committed outputs;
+- the unit tests in ``tests/``, which get a running local stack from the
+  ``stack`` fixture below.
+
+What it does for the notebooks:
+
+1. **One environment for every kernel.** Kernels are child processes and
+   inherit ``os.environ``. We pin what changes printed output from one
+   machine to the next (hash seed, time zone, AWS region and credentials,
+   no ``~/.aws`` files), remove what would change how cells behave (a
+   developer's ``MPLBACKEND``, ``TQDM_*``, ``AWS_ENDPOINT_URL`` or
+   ``LOCALAWS_TARGET=aws``), and put the checkout first on
+   ``PYTHONPATH`` so ``import localaws`` finds this tree even before
+   ``pip install -e .``.
+2. **The kernel runs the pytest interpreter** (nbval's ``--nbval-current-env``)
+   unless a kernel was named on the command line: a ``python3`` kernelspec in
+   the user's home would otherwise win and run another Python.
+3. **A cell timeout of 600 s** (nbval's default is 2000 s) unless another
+   was given: long enough for the Spark and EMR cells, short enough that a hung
+   cell fails the run in minutes rather than most of an hour.
+4. **Cells run as Jupyter runs them.** nbval 0.11 sends each cell with
+   ``store_history=False``; IPython then decides whether a trailing ``;``
+   silences the result by looking at the *previous* cell, and ``_``/``Out``
+   do not advance. So ``plt.plot(x);`` displays ``[<Line2D ...>]`` under
+   nbval but not in JupyterLab or nbconvert. We send cells with
+   ``store_history=True``, as nbclient and JupyterLab do.
+5. **Two run-time sanitizers** in front of those in ``nbval_sanitize.cfg``:
+   the absolute path of this checkout becomes ``<REPO>`` and the home
+   directory ``<HOME>`` (a static file cannot know either).
+
+stderr: nbval 0.11 compares ``stderr`` streams exactly like ``stdout``; it
+has no option to ignore them. It does collapse carriage returns, keeping the
+last state of each line, so a finished tqdm bar compares as one line, and the
+sanitizers mask its timings and drawing. Warnings printed to stderr are real
+differences and are meant to fail: fix the cause, do not hide it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+CELL_TIMEOUT_SECONDS = 600
+NBVAL_DEFAULT_CELL_TIMEOUT = 2000  # nbval 0.11's default for --nbval-cell-timeout
+
+# Student versions of labs are generated, git-ignored and fail on purpose.
+collect_ignore_glob = ["labs/*/student/*"]
+
+# Variables whose value ends up in printed output (ARNs carry the region,
+# datetimes the time zone, set order the hash seed).
+PINNED_ENV = {
+    "PYTHONHASHSEED": "0",
+    "TZ": "UTC",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # Dummy credentials: botocore signs every request, and nothing run by the
+    # tests may reach a real account by accident.
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    # Nor may a developer's ~/.aws/config (a default endpoint_url, a region).
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+# Variables that would change behaviour: a real-AWS target, a profile with
+# real credentials, an endpoint of another emulator, a non-inline matplotlib backend (ipykernel picks the
+# inline one only when MPLBACKEND is unset; "Agg" would print a warning and
+# no figure), tqdm overrides (TQDM_DISABLE, TQDM_NCOLS...).
+REMOVED_ENV = ("LOCALAWS_TARGET", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL",
+               "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "MPLBACKEND")
+REMOVED_ENV_PREFIXES = ("TQDM_",)
+
+
+def _deterministic_environment() -> None:
+    os.environ.update(PINNED_ENV)
+    for name in list(os.environ):
+        if name in REMOVED_ENV or name.startswith(REMOVED_ENV_PREFIXES):
+            del os.environ[name]
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(ROOT) not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *paths])
+
+
+def _execute_cells_like_jupyter() -> None:
+    from nbval.kernel import RunningKernel
+
+    def execute_cell_input(self, cell_input, allow_stdin=None):
+        return self.kc.execute(cell_input, store_history=True,
+                               allow_stdin=allow_stdin, stop_on_error=False)
+
+    RunningKernel.execute_cell_input = execute_cell_input
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _deterministic_environment()
+    option = config.option
+    if not hasattr(option, "nbval_cell_timeout"):  # nbval not installed
+        return
+    _execute_cells_like_jupyter()
+    if option.nbval_cell_timeout == NBVAL_DEFAULT_CELL_TIMEOUT:  # not set by the user
+        option.nbval_cell_timeout = CELL_TIMEOUT_SECONDS
+    if not (option.nbval_kernel_name or option.nbval_current_env
+            or getattr(option, "current_env", False)):
+        option.nbval_current_env = True
+
+
+def _runtime_sanitizers() -> OrderedDict:
+    """Regexes for machine paths only known at run time, longest first."""
+    places = {}
+    for path, label in ((ROOT, "<REPO>"), (Path.home(), "<HOME>")):
+        for variant in {str(path), os.path.realpath(path)}:
+            if len(variant) > 1:  # never "/"
+                places[variant] = label
+    return OrderedDict((re.escape(p), places[p])
+                       for p in sorted(places, key=len, reverse=True))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
+    """Put the run-time sanitizers first in every notebook's pattern list.
+
+    nbval reads nbval_sanitize.cfg when a notebook starts (after collection)
+    and appends its patterns to ``sanitize_patterns``; ours, inserted now,
+    therefore run first, before the generic /home and /tmp rules.
+    """
+    patterns = _runtime_sanitizers()
+    seen = set()
+    for item in items:
+        notebook = item.parent
+        if not hasattr(notebook, "sanitize_patterns") or id(notebook) in seen:
+            continue
+        seen.add(id(notebook))
+        merged = OrderedDict(patterns)
+        merged.update(notebook.sanitize_patterns)
+        notebook.sanitize_patterns = merged
+
+
+@pytest.fixture(scope="session")
+def stack():
+    """A running local AWS stack for the whole test session.
+
+    ``stack.endpoint`` is the one URL every boto3 client talks to;
+    ``stack.client("s3")`` builds such a client. Imported here, not at the top
+    of the file, so that this conftest loads even where localaws is broken.
+    """
+    import localaws
+
+    s = localaws.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+_SUMMARY_KEY = pytest.StashKey[list]()
+
+
+@pytest.fixture(scope="session")
+def course_summary(pytestconfig):
+    """A list of lines printed at the end of the run (e.g. the claims count).
+
+    Tests append to it; the lines appear in pytest's terminal summary even
+    without ``-s``.
+    """
+    return pytestconfig.stash.setdefault(_SUMMARY_KEY, [])
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    lines = config.stash.get(_SUMMARY_KEY, [])
+    if lines:
+        terminalreporter.section("course")
+        for line in lines:
+            terminalreporter.write_line(line)
