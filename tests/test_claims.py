@@ -1,0 +1,167 @@
+"""The claims map: every curriculum id, and the notebook cells that cover it.
+
+``docs/curriculum_ids.yml`` lists the 119 claims of the curriculum with their
+kind (Show / Explain / Correct). ``docs/claims.yml`` maps an id to the cells
+that show, explain or correct it (format at the top of that file). These
+tests keep the two honest: a mapping that points nowhere fails; an id that
+is not mapped yet is only counted.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+IDS_FILE = ROOT / "docs" / "curriculum_ids.yml"
+CLAIMS_FILE = ROOT / "docs" / "claims.yml"
+
+EXPECTED_ID_COUNT = 119
+KINDS = {"Show", "Explain", "Correct"}
+ID_PATTERN = re.compile(r"^[A-Z]+-\d+$")
+CLAIM_TAG = re.compile(r"^claim-(.+)$")
+
+
+def load_yaml(path: Path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def curriculum_ids() -> dict:
+    return load_yaml(IDS_FILE)
+
+
+def claims_map(path: Path = CLAIMS_FILE) -> dict:
+    return load_yaml(path) or {}
+
+
+def _cell_handles(notebook: Path) -> set[str]:
+    """Everything an entry's ``cell`` may name: cell ids and tags."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    handles = set()
+    for cell in nb.cells:
+        if cell.get("id"):
+            handles.add(cell["id"])
+        handles.update(cell.metadata.get("tags", []))
+    return handles
+
+
+def mapping_problems(claims: dict, known_ids, root: Path = ROOT) -> list[str]:
+    """Every entry of ``claims`` that is malformed or points nowhere."""
+    if not isinstance(claims, dict):
+        return [f"claims.yml must be a mapping of id -> list of places, got {type(claims).__name__}"]
+    problems = []
+    handles_cache: dict[Path, set[str]] = {}
+    for claim_id, places in claims.items():
+        if claim_id not in known_ids:
+            problems.append(f"{claim_id}: not a curriculum id (see docs/curriculum_ids.yml)")
+        if not isinstance(places, list) or not places:
+            problems.append(f"{claim_id}: needs a non-empty list of {{notebook, cell}} entries")
+            continue
+        for place in places:
+            if not isinstance(place, dict) or set(place) != {"notebook", "cell"}:
+                problems.append(f"{claim_id}: entry {place!r} must have exactly the keys notebook and cell")
+                continue
+            notebook = root / str(place["notebook"])
+            if notebook.suffix != ".ipynb" or not notebook.is_file():
+                problems.append(f"{claim_id}: notebook {place['notebook']} does not exist")
+                continue
+            if "student" in notebook.relative_to(root).parts:
+                problems.append(f"{claim_id}: {place['notebook']} is a generated student copy")
+                continue
+            if notebook not in handles_cache:
+                handles_cache[notebook] = _cell_handles(notebook)
+            if str(place["cell"]) not in handles_cache[notebook]:
+                problems.append(f"{claim_id}: no cell tagged or with id {place['cell']!r} "
+                                f"in {place['notebook']}")
+    return problems
+
+
+def unknown_claim_tags(known_ids, root: Path = ROOT) -> list[str]:
+    """``claim-<ID>`` tags in the course's notebooks whose id does not exist."""
+    found = []
+    for folder in ("notebooks", "labs"):
+        for path in sorted((root / folder).rglob("*.ipynb")):
+            rel = path.relative_to(root)
+            if "student" in rel.parts or ".ipynb_checkpoints" in rel.parts:
+                continue
+            for tag in sorted(_cell_handles(path)):
+                m = CLAIM_TAG.match(tag)
+                if m and m.group(1) not in known_ids:
+                    found.append(f"{rel}: tag {tag!r} names no curriculum id")
+    return found
+
+
+# --------------------------------------------------------------------------
+# The real files.
+
+def test_curriculum_ids_are_complete_and_well_formed():
+    ids = curriculum_ids()
+    assert len(ids) == EXPECTED_ID_COUNT, f"expected {EXPECTED_ID_COUNT} curriculum ids, found {len(ids)}"
+    for claim_id, entry in ids.items():
+        assert ID_PATTERN.match(claim_id), claim_id
+        assert entry["claim"].strip(), f"{claim_id}: empty claim"
+        assert entry["kind"] and set(entry["kind"]) <= KINDS, f"{claim_id}: kind {entry['kind']}"
+
+
+def test_every_mapping_points_to_a_real_cell(course_summary):
+    ids = curriculum_ids()
+    claims = claims_map()
+    problems = mapping_problems(claims, ids)
+    mapped = sum(1 for claim_id in claims if claim_id in ids)
+    line = f"claims mapped: {mapped} of {len(ids)}"
+    print(line)
+    course_summary.append(line)
+    assert not problems, "docs/claims.yml:\n  " + "\n  ".join(problems)
+
+
+def test_claim_tags_name_known_ids():
+    problems = unknown_claim_tags(curriculum_ids())
+    assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------
+# The checker itself, on a small notebook built here.
+
+@pytest.fixture
+def tiny_course(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    shown = nbformat.v4.new_code_cell("1 + 1")
+    shown.metadata["tags"] = ["claim-ATH-1"]
+    plain = nbformat.v4.new_code_cell("2 + 2")
+    plain["id"] = "plain-cell"
+    nb.cells = [shown, plain]
+    (tmp_path / "notebooks").mkdir()
+    nbformat.write(nb, str(tmp_path / "notebooks" / "01_x.ipynb"))
+    return tmp_path
+
+
+KNOWN = {"ATH-1": {}, "ATH-2": {}}
+
+
+def test_checker_accepts_tags_and_cell_ids(tiny_course):
+    claims = {"ATH-1": [{"notebook": "notebooks/01_x.ipynb", "cell": "claim-ATH-1"}],
+              "ATH-2": [{"notebook": "notebooks/01_x.ipynb", "cell": "plain-cell"}]}
+    assert mapping_problems(claims, KNOWN, tiny_course) == []
+
+
+@pytest.mark.parametrize("claims, message", [
+    ({"ATH-99": [{"notebook": "notebooks/01_x.ipynb", "cell": "claim-ATH-1"}]}, "not a curriculum id"),
+    ({"ATH-1": [{"notebook": "notebooks/02_missing.ipynb", "cell": "claim-ATH-1"}]}, "does not exist"),
+    ({"ATH-1": [{"notebook": "notebooks/01_x.ipynb", "cell": "claim-ATH-2"}]}, "no cell tagged"),
+    ({"ATH-1": [{"notebook": "notebooks/01_x.ipynb"}]}, "exactly the keys"),
+    ({"ATH-1": []}, "non-empty list"),
+    (["ATH-1"], "must be a mapping"),
+], ids=["unknown-id", "missing-notebook", "missing-cell", "missing-key", "empty", "not-a-mapping"])
+def test_checker_rejects_mappings_that_point_nowhere(tiny_course, claims, message):
+    problems = mapping_problems(claims, KNOWN, tiny_course)
+    assert len(problems) == 1 and message in problems[0]
+
+
+def test_checker_finds_misspelt_claim_tags(tiny_course):
+    assert unknown_claim_tags(KNOWN, tiny_course) == []
+    assert unknown_claim_tags({"ATH-2": {}}, tiny_course) == [
+        "notebooks/01_x.ipynb: tag 'claim-ATH-1' names no curriculum id"]
