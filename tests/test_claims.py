@@ -15,6 +15,8 @@ import nbformat
 import pytest
 import yaml
 
+from test_notebook_hygiene import course_notebooks
+
 ROOT = Path(__file__).resolve().parents[1]
 IDS_FILE = ROOT / "docs" / "curriculum_ids.yml"
 CLAIMS_FILE = ROOT / "docs" / "claims.yml"
@@ -83,15 +85,11 @@ def mapping_problems(claims: dict, known_ids, root: Path = ROOT) -> list[str]:
 def unknown_claim_tags(known_ids, root: Path = ROOT) -> list[str]:
     """``claim-<ID>`` tags in the course's notebooks whose id does not exist."""
     found = []
-    for folder in ("notebooks", "labs"):
-        for path in sorted((root / folder).rglob("*.ipynb")):
-            rel = path.relative_to(root)
-            if "student" in rel.parts or ".ipynb_checkpoints" in rel.parts:
-                continue
-            for tag in sorted(_cell_handles(path)):
-                m = CLAIM_TAG.match(tag)
-                if m and m.group(1) not in known_ids:
-                    found.append(f"{rel}: tag {tag!r} names no curriculum id")
+    for path in course_notebooks(root):
+        for tag in sorted(_cell_handles(path)):
+            m = CLAIM_TAG.match(tag)
+            if m and m.group(1) not in known_ids:
+                found.append(f"{path.relative_to(root)}: tag {tag!r} names no curriculum id")
     return found
 
 
