@@ -40,7 +40,7 @@ FIND_PYTHON := for c in $(CANDIDATES); do \
 # The environment the course runs in: the venv's tools first on PATH, the
 # Java that Spark will use, and a fixed hash seed so outputs are repeatable.
 RUN_ENV := java_home=$$($(VPY) tools/ensure_java.py --print-java-home) || exit 1; \
-	export JAVA_HOME="$$java_home" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONHASHSEED=0;
+	export JAVA_HOME="$$java_home" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONHASHSEED=0 TZ=UTC;
 
 .PHONY: setup lab test book bench clean lock
 
