@@ -172,18 +172,20 @@ class AwsStack:
         return f"<localaws AwsStack, region {self.region}>"
 
 
-def start(region: str = "us-east-1") -> Stack | AwsStack:
+def start(region: str | None = None) -> Stack | AwsStack:
     """Start the local stack (or return the running one).
 
-    Set ``LOCALAWS_TARGET=aws`` to get real AWS clients instead.
+    ``region`` defaults to ``us-east-1`` locally. Set ``LOCALAWS_TARGET=aws``
+    to get real AWS clients instead; the region then defaults to your AWS
+    configuration (``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``~/.aws/config``).
     """
     global _running
     if os.environ.get("LOCALAWS_TARGET", "local").lower() == "aws":
-        return AwsStack(None if region == "us-east-1" and os.environ.get("AWS_REGION") else region)
+        return AwsStack(region or os.environ.get("AWS_REGION"))
     with _lock:
         if _running is not None and _running.running:
             return _running
-        _running = Stack(region)._start()
+        _running = Stack(region or "us-east-1")._start()
         return _running
 
 
