@@ -31,8 +31,20 @@ ACCOUNT_ID = "123456789012"   # moto's default account
 ACCESS_KEY = "testing"        # any key works locally; these are not secrets
 SECRET_KEY = "testing"
 
-# Service packages that register a data plane when imported (see core/registry.py).
-DATA_PLANE_MODULES = ["localaws.awslambda"]
+# Packages of localaws that are not services.
+NOT_SERVICES = {"core", "data"}
+
+
+def service_packages() -> list[str]:
+    """Every service package (``localaws/<name>/``): importing one registers
+    its data plane (see core/registry.py). Found by listing the folder, so a
+    new service needs no edit here; its ``__init__`` must stay light (import
+    heavy engines such as Spark lazily, when first used)."""
+    import pkgutil
+
+    import localaws
+    return [f"localaws.{m.name}" for m in pkgutil.iter_modules(localaws.__path__)
+            if m.ispkg and m.name not in NOT_SERVICES]
 
 _lock = threading.Lock()
 _running: "Stack | None" = None
@@ -60,7 +72,7 @@ class Stack:
     def _start(self) -> "Stack":
         from moto.moto_api._internal.models import moto_api_backend
         moto_api_backend.reset()            # every stack starts empty
-        for module in DATA_PLANE_MODULES:
+        for module in service_packages():
             importlib.import_module(module)
         for name, cls in registered().items():
             plane = cls()
