@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import AWSError
+from .metering import S3Meter
 
 # service name -> DataPlane subclass, in registration order
 _PLANES: dict[str, type["DataPlane"]] = {}
@@ -77,7 +78,8 @@ class Context:
     ``endpoint``/``region``/``account_id`` describe the local AWS endpoint;
     ``client(name)`` makes a boto3 client for it (services talk to each other
     through AWS APIs, as on AWS); ``work_dir`` is a private scratch folder,
-    deleted at stop; ``processes`` starts and tracks child processes.
+    deleted at stop; ``processes`` starts and tracks child processes;
+    ``s3_meter`` counts the bytes S3 sends to each access key (core/metering.py).
     """
     endpoint: str
     region: str
@@ -85,6 +87,7 @@ class Context:
     work_dir: str
     client: Callable[..., Any]
     processes: Any
+    s3_meter: S3Meter = field(default_factory=S3Meter)
     _patches: list = field(default_factory=list)
     _routes: dict = field(default_factory=dict)
 

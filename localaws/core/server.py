@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
@@ -112,6 +112,10 @@ class Middleware:
         if status == 404 and "text/html" in ctype:
             # No route in moto: the operation exists in AWS but not in the emulator
             raise not_emulated(req.service or "?", req.operation)
+        if req.service == "s3" and req.operation == "GetObject" and status in (200, 206):
+            bucket, _, key = req.path.lstrip("/").partition("/")
+            self.context.s3_meter.record(req.access_key, bucket, unquote(key),
+                                         sum(len(c) for c in chunks))
         start_response(captured["status"], captured["headers"])
         return chunks
 

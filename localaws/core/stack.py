@@ -110,6 +110,14 @@ class Stack:
         """The data plane of ``name`` (e.g. ``stack.service("lambda")``)."""
         return self._planes[name]
 
+    def __getattr__(self, name: str):
+        """``stack.emr``, ``stack.athena``...: a service's data plane, for its
+        teaching hooks (``stack.service("lambda")`` for the keyword)."""
+        planes = self.__dict__.get("_planes", {})
+        if name in planes:
+            return planes[name]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute or service {name!r}")
+
     # -- lifecycle -----------------------------------------------------------
     def stop(self) -> None:
         """Stop the endpoint, end every process we started, delete scratch files."""

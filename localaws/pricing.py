@@ -1,0 +1,55 @@
+"""Dated AWS prices, each with its source, for the cost cells of the chapters.
+
+AWS changes prices and they differ by Region. Every number here is the
+us-east-1 (N. Virginia) on-demand price unless said otherwise, with the page
+it was read from and the date it was checked. The chapters print costs
+computed from these and from *measured* quantities (bytes scanned, seconds a
+cluster ran); they never print a hard-coded result.
+
+To update a price: change ``usd``, ``source`` and ``checked`` together.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Price:
+    usd: float          # price in US dollars per ``unit``
+    unit: str           # e.g. "TB scanned", "instance-hour"
+    source: str         # URL of the page the price was read from
+    checked: str        # ISO date the price was checked
+    note: str = ""
+
+
+PRICES: dict[str, Price] = {
+    # --- Athena ---------------------------------------------------------------
+    "athena.sql.per_tb_scanned": Price(
+        5.00, "TB scanned", "https://aws.amazon.com/athena/pricing/", "2026-11-25",
+        "SQL queries: billed per byte scanned, rounded up to the nearest MB, "
+        "with a 10 MB minimum per query; DDL and failed queries are not billed"),
+    # --- EMR (added by the EMR chapter) --------------------------------------
+    # --- OpenSearch (added by the OpenSearch chapter) ------------------------
+}
+
+MB = 1024 ** 2
+TB = 1024 ** 4
+
+
+def price(name: str) -> Price:
+    """The :class:`Price` called ``name`` (KeyError names the known ones)."""
+    try:
+        return PRICES[name]
+    except KeyError:
+        raise KeyError(f"no price {name!r}; known: {', '.join(sorted(PRICES))}") from None
+
+
+def athena_query_cost(bytes_scanned: int) -> float:
+    """Dollars Athena charges for one SQL query that scanned ``bytes_scanned``.
+
+    Bytes are rounded up to the next megabyte and a query is billed for at
+    least 10 MB, so a tiny query costs the same as a 10 MB one.
+    """
+    billed_mb = max(10, math.ceil(bytes_scanned / MB))
+    return billed_mb * MB / TB * price("athena.sql.per_tb_scanned").usd
