@@ -1,0 +1,190 @@
+"""Firehose's data plane: PutRecord/PutRecordBatch buffer, a flusher delivers.
+
+moto records delivery streams (CreateDeliveryStream, DescribeDeliveryStream,
+ListDeliveryStreams...) but delivers synchronously, one S3 object per call,
+ignoring ``BufferingHints``, and drops records for OpenSearch destinations.
+This data plane plugs in behind moto (see ``localaws/core/registry.py``):
+
+- ``CreateDeliveryStream`` (route): checks ``BufferingHints`` against
+  Firehose's limits and accepts ``AmazonopensearchserviceDestinationConfiguration``,
+  which moto does not know; the rest is moto's;
+- ``PutRecord`` / ``PutRecordBatch`` (override): enforce the API limits (500
+  records, 1,000 KiB per record, 4 MiB per call), append to the stream's
+  buffer and return RecordIds at once; ``buffer.py`` delivers later;
+- CloudWatch Logs subscription filters with a Firehose destination
+  (override of ``send_log_event``): the gzipped batch of log events becomes
+  one record of the stream, as on AWS;
+- ``DeleteDeliveryStream`` delivers what is still buffered first.
+
+Not enforced: per-stream throughput quotas (records/s, MiB/s), the 24-hour
+retry window, KMS encryption, data format conversion (Parquet/ORC), dynamic
+partitioning, ``!{...}`` prefix expressions, Kinesis-stream sources and the
+HTTP, Redshift, Splunk, Snowflake and Iceberg destinations (moto's behaviour
+is kept for those). See ``stack.firehose.stats(name)`` for what happened.
+"""
+from __future__ import annotations
+
+import base64
+import json
+
+from moto.core.exceptions import JsonRESTError
+from moto.firehose.models import FirehoseBackend, firehose_backends
+
+from localaws.core import AWSError, DataPlane, data_plane, not_emulated
+from . import errors
+from .buffer import Buffers
+from .delivery import OPENSEARCH_KINDS, S3_KINDS, Deliverer, destination_kind
+
+MAX_BATCH_RECORDS = 500
+MAX_RECORD_BYTES = 1_024_000
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+DEFAULT_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
+SIZE_LIMITS = {"S3": 128, "ExtendedS3": 128, "Amazonopensearchservice": 100, "Elasticsearch": 100}
+SUPPORTED_PROCESSORS = {"Lambda", "Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord"}
+DESTINATION_PARAMS = {
+    "S3DestinationConfiguration": "S3", "ExtendedS3DestinationConfiguration": "ExtendedS3",
+    "AmazonopensearchserviceDestinationConfiguration": "Amazonopensearchservice",
+    "ElasticsearchDestinationConfiguration": "Elasticsearch",
+}
+
+
+@data_plane("firehose")
+class FirehosePlane(DataPlane):
+    """Buffered, really delivered Firehose streams."""
+
+    def install(self, ctx):
+        self.ctx = ctx
+        self.deliverer = Deliverer(ctx, self._stream)
+        self.buffers = Buffers(self.deliverer)
+        plane = self
+        ctx.route("firehose", "CreateDeliveryStream", self._create)
+        self._moto_put_batch = ctx.override(
+            FirehoseBackend, "put_record_batch",
+            lambda backend, name, records: plane.put_record_batch(backend, name, records))
+        ctx.override(FirehoseBackend, "send_log_event",
+                     lambda backend, arn, filter_name, group, stream, events:
+                     plane.send_log_event(backend, arn, filter_name, group, stream, events))
+        delete = ctx.override(FirehoseBackend, "delete_delivery_stream",
+                              lambda backend, name: plane._delete(delete, backend, name))
+
+    def stop(self):
+        self.buffers.stop()
+
+    def _backend(self, region: str | None = None) -> FirehoseBackend:
+        return firehose_backends[self.ctx.account_id][region or self.ctx.region]
+
+    def _stream(self, name: str):
+        return self._backend().delivery_streams[name]
+
+    # -- CreateDeliveryStream --------------------------------------------------
+    def _create(self, req):
+        params = req.params
+        given = [(p, kind) for p, kind in DESTINATION_PARAMS.items() if params.get(p)]
+        for param, kind in given:
+            self._check_config(param, kind, params[param])
+        if "AmazonopensearchserviceDestinationConfiguration" not in params:
+            return None                            # moto stores it as it is
+        if len([p for p in params if p.endswith("DestinationConfiguration")]) != 1:
+            raise errors.invalid_argument("Exactly one destination configuration is supported for a Firehose")
+        backend = firehose_backends[self.ctx.account_id][req.region]
+        config = params["AmazonopensearchserviceDestinationConfiguration"]
+        try:
+            arn = backend.create_delivery_stream(
+                req.region, params["DeliveryStreamName"], params.get("DeliveryStreamType"),
+                params.get("KinesisStreamSourceConfiguration"),
+                params.get("DeliveryStreamEncryptionConfigurationInput"),
+                None, None, None, config, None, None, None, None, params.get("Tags"))
+        except JsonRESTError as exc:
+            raise AWSError(exc.error_type, exc.message, exc.code) from None
+        stream = backend.delivery_streams[params["DeliveryStreamName"]]
+        destination = stream.destinations[0]
+        destination["Amazonopensearchservice"] = destination.pop("Elasticsearch")
+        return {"DeliveryStreamARN": arn}
+
+    @staticmethod
+    def _check_config(param: str, kind: str, config: dict) -> None:
+        hints = config.get("BufferingHints") or {}
+        limit = SIZE_LIMITS[kind]
+        field = param[0].lower() + param[1:]
+        size, interval = hints.get("SizeInMBs"), hints.get("IntervalInSeconds")
+        if size is not None and not 1 <= int(size) <= limit:
+            raise errors.validation(
+                f"1 validation error detected: Value '{size}' at '{field}.bufferingHints.sizeInMBs' "
+                f"failed to satisfy constraint: Member must have value less than or equal to {limit}")
+        if interval is not None and not 0 <= int(interval) <= 900:
+            raise errors.validation(
+                f"1 validation error detected: Value '{interval}' at "
+                f"'{field}.bufferingHints.intervalInSeconds' failed to satisfy constraint: "
+                "Member must have value less than or equal to 900")
+        if kind in OPENSEARCH_KINDS and not (config.get("DomainARN") or config.get("ClusterEndpoint")):
+            raise errors.invalid_argument("Either DomainARN or ClusterEndpoint must be specified")
+        processing = config.get("ProcessingConfiguration") or {}
+        if processing.get("Enabled"):
+            for proc in processing.get("Processors", []):
+                if proc.get("Type") not in SUPPORTED_PROCESSORS:
+                    raise not_emulated("firehose", "CreateDeliveryStream",
+                                       f"the {proc.get('Type')} processor is not run locally")
+
+    # -- PutRecord / PutRecordBatch --------------------------------------------
+    def put_record_batch(self, backend, name: str, records: list[dict]) -> dict:
+        stream = backend.delivery_streams.get(name)
+        if stream is None:
+            raise errors.not_found(name, backend.account_id)
+        destination = stream.destinations[0]
+        kind = destination_kind(destination)
+        if kind is None:                            # HTTP, Redshift, Splunk...: moto's behaviour
+            return self._moto_put_batch(backend, name, records)
+        if len(records) > MAX_BATCH_RECORDS:
+            raise errors.too_many_records(len(records))
+        payloads = []
+        for i, record in enumerate(records):
+            data = record.get("Data", b"")
+            if isinstance(data, str):
+                data = base64.b64decode(data)
+            if len(data) > MAX_RECORD_BYTES:
+                raise errors.record_too_large(i, len(data))
+            payloads.append(bytes(data))
+        total = sum(len(p) for p in payloads)
+        if total > MAX_REQUEST_BYTES:
+            raise errors.request_too_large(total)
+        hints = {**DEFAULT_HINTS, **(destination[kind].get("BufferingHints") or {})}
+        ids = self.buffers.put(name, int(hints["SizeInMBs"]), int(hints["IntervalInSeconds"]), payloads)
+        return {"FailedPutCount": 0, "Encrypted": False,
+                "RequestResponses": [{"RecordId": rid} for rid in ids]}
+
+    # -- CloudWatch Logs subscription filter -> Firehose ----------------------
+    def send_log_event(self, backend, stream_arn, filter_name, log_group, log_stream, events):
+        """What CloudWatch Logs sends: one gzipped JSON document per PutLogEvents batch."""
+        import gzip
+        data = {"messageType": "DATA_MESSAGE", "owner": backend.account_id, "logGroup": log_group,
+                "logStream": log_stream, "subscriptionFilters": [filter_name], "logEvents": events}
+        payload = gzip.compress(json.dumps(data, separators=(",", ":")).encode())
+        self.put_record_batch(backend, stream_arn.split("/")[-1], [{"Data": payload}])
+
+    # -- DeleteDeliveryStream --------------------------------------------------
+    def _delete(self, original, backend, name):
+        if name in backend.delivery_streams:
+            self.buffers.flush(name)
+        result = original(backend, name)
+        self.buffers.forget(name)
+        return result
+
+    # -- teaching hooks ----------------------------------------------------------
+    def stats(self, name: str) -> dict:
+        """Counts for ``name``: in, delivered, failed, dropped, buffered, in flight, deliveries."""
+        s = self.buffers.stats(name)
+        return {"records_in": s.records_in, "bytes_in": s.bytes_in,
+                "records_delivered": s.records_delivered, "records_failed": s.records_failed,
+                "records_dropped": s.records_dropped, "buffered": self.buffers.buffered(name),
+                "in_flight": s.in_flight, "deliveries": list(s.deliveries), "errors": list(s.errors)}
+
+    def wait_idle(self, name: str | None = None, timeout: float = 60) -> bool:
+        """Block until ``name`` (or every stream) has delivered all it buffered.
+
+        Nothing is flushed early: the size and interval triggers do the work,
+        so this returns about ``IntervalInSeconds`` after the last put.
+        """
+        return self.buffers.wait_idle(name, timeout)
+
+
+__all__ = ["FirehosePlane", "S3_KINDS"]
