@@ -27,6 +27,9 @@ class Usage:
     bytes_read: int = 0
     requests: int = 0
     objects: set = field(default_factory=set)   # (bucket, key) pairs read
+    limit: int | None = None
+    on_exceed: object = None
+    exceeded: bool = False
 
     @property
     def objects_opened(self) -> int:
@@ -39,9 +42,13 @@ class S3Meter:
         self._active: dict[str, Usage] = {}
 
     @contextlib.contextmanager
-    def track(self, access_key: str):
-        """Count every GetObject signed with ``access_key`` while inside."""
-        usage = Usage()
+    def track(self, access_key: str, limit: int | None = None, on_exceed=None):
+        """Count every GetObject signed with ``access_key`` while inside.
+
+        With ``limit``, ``on_exceed()`` is called once, as soon as the count
+        passes it (Athena's per-query bytes-scanned cutoff uses this).
+        """
+        usage = Usage(limit=limit, on_exceed=on_exceed)
         with self._lock:
             self._active[access_key] = usage
         try:
@@ -60,3 +67,10 @@ class S3Meter:
                 usage.bytes_read += nbytes
                 usage.requests += 1
                 usage.objects.add((bucket, key))
+                fire = (usage.limit is not None and not usage.exceeded
+                        and usage.bytes_read > usage.limit)
+                usage.exceeded = usage.exceeded or fire
+            else:
+                fire = False
+        if fire and usage.on_exceed is not None:
+            usage.on_exceed()
