@@ -61,13 +61,13 @@ def test_env_points_the_aws_cli_at_the_stack(stack):
 
 
 def test_unimplemented_operation_is_one_clear_error(stack):
-    emr = stack.client("emr")
+    glue = stack.client("glue")
     with pytest.raises(botocore.exceptions.ClientError) as info:
-        emr.put_managed_scaling_policy(ClusterId="j-123", ManagedScalingPolicy={"ComputeLimits": {
-            "UnitType": "Instances", "MinimumCapacityUnits": 1, "MaximumCapacityUnits": 2}})
+        glue.create_partition_index(DatabaseName="db", TableName="t", PartitionIndex={
+            "Keys": ["year"], "IndexName": "by_year"})
     err = info.value.response
     assert err["Error"]["Code"] == "NotImplemented"
-    assert "emr:PutManagedScalingPolicy is not emulated" in err["Error"]["Message"]
+    assert "glue:CreatePartitionIndex is not emulated" in err["Error"]["Message"]
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 501
     assert err["ResponseMetadata"]["RetryAttempts"] == 0      # not retried like a 500
 
