@@ -8,6 +8,14 @@ import pytest
 from localaws.core import AWSError
 
 
+def restore(ctx, service, operation, previous):
+    """Put back the data plane's own route (if any) after a test's temporary one."""
+    if previous is None:
+        ctx._routes.pop((service, operation), None)
+    else:
+        ctx.route(service, operation, previous)
+
+
 def test_a_route_answers_before_moto(stack):
     ctx = stack._endpoint.context
     seen = []
@@ -16,13 +24,14 @@ def test_a_route_answers_before_moto(stack):
         seen.append((request.service, request.operation, request.params["ClusterId"]))
         return {}
 
+    previous = ctx.routed("emr", "PutManagedScalingPolicy")
     ctx.route("emr", "PutManagedScalingPolicy", put_policy)
     try:
         stack.client("emr").put_managed_scaling_policy(ClusterId="j-ROUTED", ManagedScalingPolicy={
             "ComputeLimits": {"UnitType": "Instances", "MinimumCapacityUnits": 1,
                               "MaximumCapacityUnits": 4}})
     finally:
-        ctx._routes.pop(("emr", "PutManagedScalingPolicy"))
+        restore(ctx, "emr", "PutManagedScalingPolicy", previous)
     assert seen == [("emr", "PutManagedScalingPolicy", "j-ROUTED")]
 
 
@@ -41,12 +50,13 @@ def test_aws_error_from_a_route_reaches_boto3_in_each_protocol(stack, service, c
     def refuse(request):
         raise AWSError("ThrottlingException", f"slow down on {request.operation}", 400)
 
+    previous = ctx.routed(service, operation)
     ctx.route(service, operation, refuse)
     try:
         with pytest.raises(botocore.exceptions.ClientError) as info:
             call(client)
     finally:
-        ctx._routes.pop((service, operation))
+        restore(ctx, service, operation, previous)
     assert info.value.response["Error"]["Code"] == "ThrottlingException"
     assert info.value.response["Error"]["Message"] == f"slow down on {operation}"
 
