@@ -141,9 +141,11 @@ class AthenaQueries(DataPlane):
     def _work_group_config(self, name: str) -> dict:
         athena = self.ctx.client("athena")
         try:
-            wg = athena.get_work_group(WorkGroup=name)["WorkGroup"]
+            wg = athena.get_work_group(WorkGroup=name).get("WorkGroup")
         except athena.exceptions.InvalidRequestException:
-            raise invalid_request(f"WorkGroup {name} is not found.") from None
+            wg = None
+        if not wg:
+            raise invalid_request(f"WorkGroup {name} is not found.")
         if wg.get("State") == "DISABLED":
             raise invalid_request(f"WorkGroup {name} is disabled.")
         return wg.get("Configuration") or {}

@@ -281,7 +281,7 @@ class Statement:
             if node.catalog and node.catalog.lower() != "awsdatacatalog":
                 # A federated catalog (CreateDataCatalog Type=LAMBDA): a connector reads it.
                 from . import federated
-                source = federated.source(self, node.catalog, db, name)
+                source = federated.source(self, node.catalog, db, name, node=node)
                 view = f"__f{abs(hash((node.catalog, db, name, id(node)))) % 10**8}"
                 source.register(con, view)
                 node.replace(exp.Table(this=exp.to_identifier(view),
@@ -512,7 +512,7 @@ class Statement:
 
     def drop(self, tree: exp.Drop) -> Result:
         kind = (tree.args.get("kind") or "").upper()
-        node = tree.this
+        node = tree.this or (tree.args.get("tables") or [None])[0]
         if kind in ("DATABASE", "SCHEMA"):
             name = node.name.lower()
             try:
