@@ -85,6 +85,12 @@ class AthenaQueries(DataPlane):
         self.tokens: dict[str, str] = {}
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
+        # One boto3 session: clients made from it share loaded service models (fast).
+        self.session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                             region_name=ctx.region)
+        self.s3 = self.session.client("s3", endpoint_url=ctx.endpoint)
+        self.glue = self.session.client("glue", endpoint_url=ctx.endpoint)
+        self.athena = self.session.client("athena", endpoint_url=ctx.endpoint)
         for op in ("StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution",
                    "ListQueryExecutions", "BatchGetQueryExecution", "GetQueryRuntimeStatistics"):
             ctx.route("athena", op, getattr(self, op))
@@ -139,7 +145,7 @@ class AthenaQueries(DataPlane):
         return {"QueryExecutionId": ex.id}
 
     def _work_group_config(self, name: str) -> dict:
-        athena = self.ctx.client("athena")
+        athena = self.athena
         try:
             wg = athena.get_work_group(WorkGroup=name).get("WorkGroup")
         except athena.exceptions.InvalidRequestException:
@@ -161,9 +167,9 @@ class AthenaQueries(DataPlane):
         host = self.ctx.endpoint.split("://", 1)[1]
         fs = pafs.S3FileSystem(access_key=key, secret_key="localaws", endpoint_override=host,
                                scheme="http", region=self.ctx.region, allow_bucket_creation=False)
-        s3 = self.ctx.client("s3")
-        reader_s3 = boto3.client("s3", endpoint_url=self.ctx.endpoint, region_name=self.ctx.region,
-                                 aws_access_key_id=key, aws_secret_access_key="localaws")
+        s3 = self.s3
+        reader_s3 = self.session.client("s3", endpoint_url=self.ctx.endpoint, aws_access_key_id=key,
+                                        aws_secret_access_key="localaws")
         try:
             self._check_output_bucket(s3, ex.output_location)
             sql = _bind(ex.query, ex.parameters)
@@ -171,7 +177,7 @@ class AthenaQueries(DataPlane):
                             f"limit of {ex.cutoff} bytes per query (BytesScannedCutoffPerQuery)")
             with self.ctx.s3_meter.track(key, limit=ex.cutoff,
                                          on_exceed=lambda: ex.cancel(limit_reason)) as usage:
-                statement = Statement(sql, ex.database, glue=self.ctx.client("glue"), s3=s3, fs=fs,
+                statement = Statement(sql, ex.database, glue=self.glue, s3=s3, fs=fs,
                                       query_id=ex.id, output_location=ex.output_location,
                                       on_connection=lambda con: setattr(ex, "connection", con),
                                       cancelled=lambda: ex.cancel_reason, reader_s3=reader_s3)

@@ -154,6 +154,11 @@ def engine_error(exc: Exception, sql: str) -> Exception:
 # --------------------------------------------------------------------------
 # The engine
 # --------------------------------------------------------------------------
+TRINO_MACROS = {
+    "url_extract_host": "regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)', 1)",
+    "url_extract_path": "regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)', 1)",
+    "url_extract_protocol": "regexp_extract(u, '^([a-zA-Z][a-zA-Z0-9+.-]*)://', 1)",
+}
 class Statement:
     """One query execution's work. ``ctx`` gives clients, ``fs`` the metered S3 filesystem."""
 
@@ -259,10 +264,10 @@ class Statement:
         import duckdb
         con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                      "autoload_known_extensions": False, "threads": 2})
-        # Trino functions sqlglot leaves as they are and DuckDB lacks.
-        con.execute("CREATE MACRO url_extract_host(u) AS regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)', 1)")
-        con.execute("CREATE MACRO url_extract_path(u) AS regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)', 1)")
-        con.execute("CREATE MACRO url_extract_protocol(u) AS regexp_extract(u, '^([a-zA-Z][a-zA-Z0-9+.-]*)://', 1)")
+        # Trino functions sqlglot leaves as they are and DuckDB lacks (made only when used).
+        for name, body in TRINO_MACROS.items():
+            if name in self.sql.lower():
+                con.execute(f"CREATE MACRO {name}(u) AS {body}")
         self.on_connection(con)
         return con
 

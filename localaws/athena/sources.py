@@ -156,21 +156,25 @@ class Source:
         if not self.files:
             return self._empty(), ", ".join(
                 [f"CAST(NULL AS {duck_type(t)}) AS {ident(c)}" for c, t in data_cols] + self._partition_select())
-        paths = [f for f, _ in self.files]
-        try:
-            physical = fmt.inspect(paths[0], filesystem=self.fs)
-        except Exception as exc:
-            raise QueryFailed("HIVE_CANNOT_OPEN_SPLIT", f"Error opening Hive split s3://{paths[0]}: "
-                              f"{type(exc).__name__}: {exc}", error_type=DATA_ERROR) from None
-        by_lower = {f.name.lower(): f for f in physical}
-        fields = [by_lower[c] for c, _ in data_cols if c in by_lower]
-        fields += [pa.field(c, pa.string()) for c, _ in self.table.partition_keys]
         partitions = [ds.scalar(True) if p is None else
                       functools.reduce(lambda a, b: a & b,
                                        [ds.field(c) == p.values[c] for c, _ in self.table.partition_keys])
                       for _, p in self.files]
-        dataset = ds.FileSystemDataset.from_paths(paths, schema=pa.schema(fields), format=fmt,
-                                                  filesystem=self.fs, partitions=partitions)
+        fragments = [fmt.make_fragment(path, filesystem=self.fs, partition_expression=expr)
+                     for (path, _), expr in zip(self.files, partitions)]
+        try:
+            # The first file's footer gives the physical schema; the fragment keeps it,
+            # so the scan does not read that footer a second time.
+            if reader == "parquet":
+                fragments[0].ensure_complete_metadata()
+            physical = fragments[0].physical_schema
+        except Exception as exc:
+            raise QueryFailed("HIVE_CANNOT_OPEN_SPLIT", f"Error opening Hive split s3://{self.files[0][0]}: "
+                              f"{type(exc).__name__}: {exc}", error_type=DATA_ERROR) from None
+        by_lower = {f.name.lower(): f for f in physical}
+        fields = [by_lower[c] for c, _ in data_cols if c in by_lower]
+        fields += [pa.field(c, pa.string()) for c, _ in self.table.partition_keys]
+        dataset = ds.FileSystemDataset(fragments, schema=pa.schema(fields), format=fmt, filesystem=self.fs)
         select = []
         for col, typ in data_cols:
             if col in by_lower:
