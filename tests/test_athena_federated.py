@@ -144,6 +144,16 @@ def test_key_equality_becomes_a_dynamodb_query(stack, federation):
     assert any("Query carrier = 'UA'" in m for m in logs)
 
 
+def test_range_constraints_are_pushed_to_dynamodb(stack, federation):
+    status, rows = run(stack, "SELECT carrier, rank FROM fed_ddb.default.fed_airlines "
+                              "WHERE rank >= 14.5 AND rank < 16 ORDER BY rank")
+    assert status["State"] == "SUCCEEDED", status
+    carriers = federation["airlines"].carrier.tolist()
+    assert rows[1:] == [[carriers[14], "15"]]
+    logs = log_messages(stack, CATALOGS["fed_ddb"])
+    assert any("Scan with filter on rank" in m and "-> 1 items" in m for m in logs)
+
+
 def test_federated_columns_are_typed(stack, federation):
     athena = stack.client("athena")
     qid = athena.start_query_execution(

@@ -48,6 +48,7 @@ from .sources import duck_type, ident
 CONNECTORS = Path(__file__).with_name("connectors")
 OPS = {exp.EQ: "=", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
 FLIPPED = {"=": "=", ">": "<", ">=": "<=", "<": ">", "<=": ">="}
+TEXT = ("varchar", "char", "string")
 NUMERIC = ("bigint", "integer", "int", "smallint", "tinyint", "double", "real", "float", "decimal")
 
 
@@ -169,9 +170,9 @@ class FederatedSource:
             col = left.name.lower()
             if col not in types or not (left.table.lower() == alias or (not left.table and alone)):
                 continue
-            numeric = types[col].startswith(NUMERIC)
-            if right.is_string == numeric:   # a cast is needed: leave it to Athena
-                continue
+            textual = types[col].startswith(TEXT)
+            if not (textual if right.is_string else types[col].startswith(NUMERIC)):
+                continue   # a cast would be needed (dates, booleans...): leave it to Athena
             value = right.this if right.is_string else (int(right.this) if right.is_int else float(right.this))
             summary.setdefault(col, []).append({"op": op, "value": value})
         return columns, {"summary": summary}

@@ -31,6 +31,11 @@ def plain(value):
     return value
 
 
+def dynamo_value(value):
+    """boto3 refuses Python floats: DynamoDB numbers are decimals."""
+    return decimal.Decimal(str(value)) if isinstance(value, float) else value
+
+
 def lambda_handler(event, context):
     kind = event.get("@type")
     dynamodb = boto3.resource("dynamodb")
@@ -83,7 +88,7 @@ def read_records(event, table):
     names = {f"#c{i}": c for i, c in enumerate(columns)}
     args = {"ProjectionExpression": ", ".join(names), "ExpressionAttributeNames": names}
     key_value = next((c["value"] for c in summary.get(hash_key.lower(), []) if c["op"] == "="), None)
-    filters = [getattr(Attr(col), CONDITIONS[c["op"]])(c["value"])
+    filters = [getattr(Attr(col), CONDITIONS[c["op"]])(dynamo_value(c["value"]))
                for col, conds in summary.items() for c in conds
                if not (col == hash_key.lower() and c["op"] == "=")]
     if filters:
@@ -92,7 +97,7 @@ def read_records(event, table):
             condition = condition & f
         args["FilterExpression"] = condition
     if key_value is not None:
-        args["KeyConditionExpression"] = Key(hash_key).eq(key_value)
+        args["KeyConditionExpression"] = Key(hash_key).eq(dynamo_value(key_value))
         call, how = table.query, f"Query {hash_key} = {key_value!r}"
     else:
         call, how = table.scan, "Scan"
