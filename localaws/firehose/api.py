@@ -20,7 +20,9 @@ Not enforced: per-stream throughput quotas (records/s, MiB/s), the 24-hour
 retry window, KMS encryption, data format conversion (Parquet/ORC), dynamic
 partitioning, ``!{...}`` prefix expressions, Kinesis-stream sources and the
 HTTP, Redshift, Splunk, Snowflake and Iceberg destinations (moto's behaviour
-is kept for those). See ``stack.firehose.stats(name)`` for what happened.
+is kept for those). Streams are delivered in the stack's Region only, and
+UpdateDestination to or from an OpenSearch Service destination is moto's
+(it knows only the Elasticsearch name). See ``stack.firehose.stats(name)`` for what happened.
 """
 from __future__ import annotations
 
