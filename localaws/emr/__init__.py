@@ -1,0 +1,66 @@
+"""Amazon EMR on your laptop: a real Spark standalone cluster per RunJobFlow.
+
+Importing this package registers the EMR data plane with the stack (see
+``localaws/core/registry.py``); pyspark itself is never imported here, only
+started as separate processes when a cluster starts. ``api.py`` holds the
+boto3-facing behaviour, ``cluster.py`` the master and worker processes,
+``steps.py`` spark-submit steps, ``driver/`` the EMRFS stand-in loaded by
+step drivers, ``scaling.py`` managed scaling, ``instances.py`` the instance
+type table.
+
+The helpers below use only boto3, so they work against AWS too.
+"""
+from __future__ import annotations
+
+import time
+
+from .api import EMRDataPlane
+
+__all__ = ["EMRDataPlane", "wait_for_cluster", "wait_for_step"]
+
+
+def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool = True) -> str:
+    """Poll DescribeCluster/ListInstances until the cluster is WAITING or RUNNING.
+
+    Shows a tqdm bar of instances RUNNING (on AWS a cluster takes minutes,
+    here seconds). Returns the final state; a terminated cluster ends the
+    wait too.
+    """
+    from tqdm import tqdm
+    groups = emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]
+    total = sum(g["RequestedInstanceCount"] for g in groups)
+    bar = tqdm(total=total, desc="instances RUNNING", disable=not progress, ascii=True)
+    deadline = time.monotonic() + timeout
+    state = None
+    try:
+        while time.monotonic() < deadline:
+            state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
+            running = sum(1 for i in emr.list_instances(ClusterId=cluster_id)["Instances"]
+                          if i["Status"]["State"] == "RUNNING")
+            bar.update(min(running, total) - bar.n)
+            if state in ("WAITING", "RUNNING", "TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+                break
+            time.sleep(0.5)
+    finally:
+        bar.close()
+    return state
+
+
+def wait_for_step(emr, cluster_id: str, step_id: str, timeout: float = 600, progress: bool = True,
+                  poll: float = 0.5) -> str:
+    """Poll DescribeStep until the step ends; a tqdm bar shows PENDING -> RUNNING -> done."""
+    from tqdm import tqdm
+    order = {"PENDING": 0, "CANCEL_PENDING": 1, "RUNNING": 1}
+    bar = tqdm(total=2, desc="step PENDING -> RUNNING -> done", disable=not progress, ascii=True)
+    deadline = time.monotonic() + timeout
+    state = None
+    try:
+        while time.monotonic() < deadline:
+            state = emr.describe_step(ClusterId=cluster_id, StepId=step_id)["Step"]["Status"]["State"]
+            bar.update(order.get(state, 2) - bar.n)
+            if state in ("COMPLETED", "FAILED", "CANCELLED", "INTERRUPTED"):
+                break
+            time.sleep(poll)
+    finally:
+        bar.close()
+    return state
