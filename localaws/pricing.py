@@ -30,6 +30,38 @@ PRICES: dict[str, Price] = {
         "SQL queries: billed per byte scanned, rounded up to the nearest MB, "
         "with a 10 MB minimum per query; DDL and failed queries are not billed"),
     # --- EMR (added by the EMR chapter) --------------------------------------
+    # An EMR node costs the EC2 instance (on-demand, reserved or spot) PLUS the
+    # EMR price of its instance type; both per second, 1-minute minimum.
+    # us-east-1, Linux. Cost functions: localaws/emr/cost.py.
+    "emr.ec2.on_demand.m5.xlarge": Price(
+        0.192, "instance-hour", "https://aws.amazon.com/ec2/pricing/on-demand/", "2026-11-25",
+        "4 vCPU, 16 GiB; unchanged since m5's launch (2017); the page renders its table with scripts and was "
+        "not retrieved offline; a third-party guide (multicloudhosting.com, 2026) quotes the same $0.192"),
+    "emr.ec2.on_demand.m5.2xlarge": Price(
+        0.384, "instance-hour", "https://aws.amazon.com/ec2/pricing/on-demand/", "2026-11-25",
+        "8 vCPU, 32 GiB; twice m5.xlarge, as AWS prices sizes within a family; page not retrieved offline"),
+    "emr.emr.m5.xlarge": Price(
+        0.048, "instance-hour", "https://aws.amazon.com/emr/pricing/", "2026-11-25",
+        "the EMR price on top of EC2 (EMR on EC2); page not retrieved offline: unconfirmed, re-check before quoting"),
+    "emr.emr.m5.2xlarge": Price(
+        0.096, "instance-hour", "https://aws.amazon.com/emr/pricing/", "2026-11-25",
+        "the EMR price on top of EC2 (EMR on EC2); page not retrieved offline: unconfirmed, re-check before quoting"),
+    "emr.ec2.reserved_1y.m5.xlarge": Price(
+        0.121, "instance-hour", "https://aws.amazon.com/ec2/pricing/reserved-instances/pricing/", "2026-11-25",
+        "effective hourly rate of a 1-year Standard Reserved Instance, No Upfront, billed for every hour of "
+        "the term whether used or not; unconfirmed: a third-party guide (multicloudhosting.com) cites about "
+        "$0.115 (~40 % off on-demand). The EMR price is not discounted by a reservation"),
+    "emr.ec2.reserved_1y.m5.2xlarge": Price(
+        0.242, "instance-hour", "https://aws.amazon.com/ec2/pricing/reserved-instances/pricing/", "2026-11-25",
+        "1-year Standard RI, No Upfront, effective hourly rate; unconfirmed (twice m5.xlarge's)"),
+    "emr.ec2.spot.m5.xlarge": Price(
+        0.070, "instance-hour", "https://aws.amazon.com/ec2/spot/pricing/", "2026-11-25",
+        "a representative Spot price: Spot prices change with supply and demand, by Availability Zone; "
+        "unconfirmed (a third-party guide cites $0.04-0.06, AWS says up to 90 % off on-demand). "
+        "You pay the Spot price in effect, never more than your BidPrice (max price)"),
+    "emr.ec2.spot.m5.2xlarge": Price(
+        0.140, "instance-hour", "https://aws.amazon.com/ec2/spot/pricing/", "2026-11-25",
+        "representative Spot price, unconfirmed (twice m5.xlarge's)"),
     # --- OpenSearch (added by the OpenSearch chapter) ------------------------
     # Managed clusters: each node is billed per instance-hour, EBS per GB-month.
     "opensearch.instance.t3.small.search": Price(
