@@ -48,6 +48,7 @@ READERS = {
     "org.openx.data.jsonserde.JsonSerDe": "json",
     "org.apache.hive.hcatalog.data.JsonSerDe": "json",
     "org.apache.hadoop.hive.serde2.RegexSerDe": "regex",
+    "com.amazon.emr.hive.serde.CloudTrailSerde": "cloudtrail",
 }
 
 

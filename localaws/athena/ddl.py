@@ -39,12 +39,15 @@ def external_table(tree: exp.Create, default_db: str) -> tuple[str, str, dict]:
     columns = [(c.name.lower(), column_type(c.args["kind"])) for c in schema.expressions
                if isinstance(c, exp.ColumnDef)]
     keys, location, params = [], "", {}
-    serde, serde_params, stored = None, {}, None
+    serde, serde_params, stored, io_formats = None, {}, None, None
     for p in props:
         if isinstance(p, exp.PartitionedByProperty):
             keys = [(c.name.lower(), column_type(c.args["kind"])) for c in p.this.expressions]
         elif isinstance(p, exp.LocationProperty):
             location = _literal(p.this)
+        elif isinstance(p, exp.FileFormatProperty) and isinstance(p.this, exp.InputOutputFormat):
+            # STORED AS INPUTFORMAT '...' OUTPUTFORMAT '...': kept as written
+            io_formats = (_literal(p.this.args["input_format"]), _literal(p.this.args["output_format"]))
         elif isinstance(p, exp.FileFormatProperty):
             fmt = p.this.name.upper() if p.this is not None else ""
             if fmt not in STORED_AS:
@@ -72,6 +75,8 @@ def external_table(tree: exp.Create, default_db: str) -> tuple[str, str, dict]:
     input_format = output_format = ""
     if stored and stored in SERDES:
         _, input_format, output_format = SERDES[stored]
+    if io_formats:
+        input_format, output_format = io_formats
     known = {c for c, _ in columns}
     clash = [k for k, _ in keys if k in known]
     if clash:

@@ -48,7 +48,7 @@ class Result:
 # --------------------------------------------------------------------------
 # Values and types as Athena prints them
 # --------------------------------------------------------------------------
-_ATHENA_TYPES = [("VARCHAR", "varchar"), ("BIGINT", "bigint"), ("HUGEINT", "decimal"),
+_ATHENA_TYPES = [("VARCHAR", "varchar"), ("BIGINT", "bigint"), ("HUGEINT", "bigint"),
                  ("INTEGER", "integer"), ("SMALLINT", "smallint"), ("TINYINT", "tinyint"),
                  ("DOUBLE", "double"), ("FLOAT", "real"), ("BOOLEAN", "boolean"),
                  ("DATE", "date"), ("TIMESTAMP WITH TIME ZONE", "timestamp with time zone"),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import io
+import json
 
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -73,6 +74,60 @@ def list_files(s3, location: str) -> list[str]:
     return sorted(files)
 
 
+def is_complex(hive_type: str) -> bool:
+    return hive_type.startswith(("array<", "struct<", "map<"))
+
+
+def json_shape(hive_type: str):
+    """The json_transform structure for a Hive type: {"a": ...}, [...], "INTEGER"."""
+    from sqlglot import exp
+    return _shape(exp.DataType.build(hive_type, dialect="hive"))
+
+
+def _shape(dtype):
+    from sqlglot import exp
+    kind = dtype.this
+    if kind == exp.DataType.Type.STRUCT:
+        return {f.name.lower(): _shape(f.args["kind"]) for f in dtype.expressions}
+    if kind == exp.DataType.Type.ARRAY:
+        return [_shape(dtype.expressions[0])]
+    if kind == exp.DataType.Type.MAP:
+        return dtype.sql("duckdb")
+    return dtype.sql("duckdb")
+
+
+def match_keys(value, shape):
+    """``value`` with its object keys matched case-insensitively to ``shape``.
+
+    Hive's JSON SerDes (and the CloudTrail SerDe) find a column's value by
+    its name in any case; only the keys the table declares are matched
+    (the content of a string column stays as written, e.g. requestParameters).
+    """
+    if isinstance(shape, dict) and isinstance(value, dict):
+        by_lower = {str(k).lower(): v for k, v in value.items()}
+        return {name: match_keys(by_lower.get(name), sub) for name, sub in shape.items()}
+    if isinstance(shape, list) and isinstance(value, list):
+        return [match_keys(v, shape[0]) for v in value]
+    return value
+
+
+def needs_lowercase(lines: list[str], sample: int = 50) -> bool:
+    """True when keys with capitals appear in the first lines."""
+    def has_upper(value) -> bool:
+        if isinstance(value, dict):
+            return any(k != k.lower() or has_upper(v) for k, v in value.items())
+        if isinstance(value, list):
+            return any(has_upper(v) for v in value)
+        return False
+    for line in lines[:sample]:
+        try:
+            if has_upper(json.loads(line)):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def decompress(path: str, data: bytes) -> bytes:
     """Text files compressed as Athena expects them, detected by extension."""
     if path.endswith(".gz"):
@@ -106,10 +161,22 @@ class Source:
         else:
             self.files = [(f, None) for f in list_files(s3, table.location)]
 
+    CHUNK = 8 * 1024 * 1024
+
     def read_object(self, path: str) -> bytes:
-        """A whole object in one GET, signed with the query's key (so it is metered)."""
+        """A whole object, in 8 MiB ranged GETs signed with the query's key (so it is
+        metered), checking between chunks whether the query was cancelled."""
         bucket, _, key = path.partition("/")
-        return self.reader_s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        first = self.reader_s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{self.CHUNK - 1}")
+        parts = [first["Body"].read()]
+        total = int(first["ContentRange"].rsplit("/", 1)[1]) if first.get("ContentRange") else len(parts[0])
+        while sum(map(len, parts)) < total:
+            self.check()
+            start = sum(map(len, parts))
+            got = self.reader_s3.get_object(Bucket=bucket, Key=key,
+                                            Range=f"bytes={start}-{start + self.CHUNK - 1}")
+            parts.append(got["Body"].read())
+        return b"".join(parts)
 
     @property
     def files_opened(self) -> int:
@@ -127,7 +194,7 @@ class Source:
             obj, select = self._text(reader)
         con.register(raw, obj)
         source = ident(raw)
-        if reader == "json":   # parse each line once, then pick the fields
+        if reader in ("json", "cloudtrail"):   # parse each line once, then pick the fields
             source = f"(SELECT *, {self._json_struct()} AS __j FROM {ident(raw)})"
         con.execute(f"CREATE VIEW {ident(name)} AS SELECT {select} FROM {source}")
 
@@ -213,6 +280,13 @@ class Source:
         for path, _ in self.files:
             self.check()
             text = decompress(path, self.read_object(path)).decode("utf-8", "replace")
+            if self.table.reader == "cloudtrail":
+                # One JSON document per file; each element of "Records" is a row.
+                records = json.loads(text).get("Records", []) if text.strip() else []
+                shape = self.shape()
+                lines.extend(json.dumps(match_keys(r, shape)) for r in records)
+                counts.append(len(records))
+                continue
             rows = text.split("\n")
             if rows and rows[-1] == "":
                 rows.pop()
@@ -223,6 +297,12 @@ class Source:
 
     def _text(self, reader: str):
         lines, counts = self._lines()
+        if reader == "json" and needs_lowercase(lines):
+            # The OpenX JsonSerDe matches keys case-insensitively; Glue keeps
+            # column names in lower case, so lower-case the keys once here.
+            shape = self.shape()
+            lines = [json.dumps(match_keys(json.loads(line), shape)) if line.strip() else line
+                     for line in lines]
         arrays = {"__line": pa.array(lines, pa.string())}
         arrays.update(self._partition_arrays(counts))
         obj = pa.table(arrays)
@@ -240,9 +320,9 @@ class Source:
             quote = params.get("quoteChar", '"')
             obj = self._opencsv(lines, counts, sep, quote)
             select = [f"TRY_CAST({ident(c)} AS {duck_type(t)}) AS {ident(c)}" for c, t in cols]
-        elif reader == "json":
-            # One JSON parse per line: every column as text first, then typed.
-            select = [f"TRY_CAST(__j.{ident(c)} AS {duck_type(t)}) AS {ident(c)}" for c, t in cols]
+        elif reader in ("json", "cloudtrail"):
+            select = [f"__j.{ident(c)} AS {ident(c)}" if is_complex(t) else
+                      f"TRY_CAST(__j.{ident(c)} AS {duck_type(t)}) AS {ident(c)}" for c, t in cols]
         else:  # regex
             regex = params.get("input.regex")
             if not regex:
@@ -255,8 +335,13 @@ class Source:
         return obj, ", ".join(select + self._partition_select())
 
     def _json_struct(self) -> str:
-        shape = "{" + ", ".join(f'"{c}": "VARCHAR"' for c, _ in self.table.columns) + "}"
-        return f"json_transform(__line, {sql_literal(shape)})"
+        """One json_transform per line: complex columns typed all the way down
+        (an object read as a string column comes back as its JSON text, as with
+        Hive's JSON SerDes); simple columns as text, typed afterwards."""
+        return f"json_transform(__line, {sql_literal(json.dumps(self.shape()))})"
+
+    def shape(self) -> dict:
+        return {c: json_shape(t) if is_complex(t) else "VARCHAR" for c, t in self.table.columns}
 
     @staticmethod
     def _typed(expr: str, hive_type: str, col: str, coll: str) -> str:
