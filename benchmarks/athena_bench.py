@@ -21,6 +21,9 @@ import localaws
 from localaws.data import export_table, nycflights13, upload_directory
 
 QUERY = "SELECT carrier, count(*) AS n, avg(dep_delay) AS d FROM {t} GROUP BY carrier ORDER BY carrier"
+# A heavier query over the same table: the fixed per-query cost weighs less.
+HEAVY = ("SELECT a.carrier, count(*) AS pairs FROM {t} a JOIN {t} b ON a.tailnum = b.tailnum "
+         "AND a.year = b.year AND a.month = b.month AND a.day = b.day GROUP BY a.carrier ORDER BY a.carrier")
 COLS = ("year int, month int, day int, dep_time int, sched_dep_time int, dep_delay double, arr_time int, "
         "sched_arr_time int, arr_delay double, carrier string, flight int, tailnum string, origin string, "
         "dest string, air_time double, distance double, hour int, minute int, time_hour timestamp")
@@ -68,17 +71,18 @@ def main():
     con = duckdb.connect()
     con.register("direct", direct)
 
-    local, plain = [], []
-    for _ in range(5):
-        t = time.perf_counter()
-        athena_query(athena, QUERY.format(t="fp"))
-        local.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        con.sql(QUERY.format(t="direct")).fetchall()
-        plain.append(time.perf_counter() - t)
-    ratio = statistics.median(local) / statistics.median(plain)
-    print(f"end to end: Athena API {statistics.median(local):.3f} s vs DuckDB direct "
-          f"{statistics.median(plain):.3f} s (median of 5) -> {ratio:.2f}x (goal <= 1.3x)")
+    for label, sql in (("aggregate", QUERY), ("self-join", HEAVY)):
+        local, plain = [], []
+        for _ in range(5):
+            t = time.perf_counter()
+            athena_query(athena, sql.format(t="fp"))
+            local.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            con.sql(sql.format(t="direct")).fetchall()
+            plain.append(time.perf_counter() - t)
+        ratio = statistics.median(local) / statistics.median(plain)
+        print(f"end to end, {label}: Athena API {statistics.median(local):.3f} s vs DuckDB direct "
+              f"{statistics.median(plain):.3f} s (median of 5) -> {ratio:.2f}x (goal <= 1.3x)")
 
     pq = athena_query(athena, "SELECT carrier, avg(dep_delay) FROM fp GROUP BY carrier")
     csv = athena_query(athena, "SELECT carrier, avg(dep_delay) FROM fc GROUP BY carrier")
