@@ -758,22 +758,45 @@ class EMRDataPlane(DataPlane):
         """
         run = self._run_or_error(cluster_id)
         group = next((g for g in run.cluster.instance_groups if g.id == instance_group_id), None)
-        if group is None:
-            raise ValueError(f"no instance group {instance_group_id} in {cluster_id}")
-        if (group.market or "ON_DEMAND") != "SPOT":
+        if group is not None and (group.market or "ON_DEMAND") != "SPOT":
             raise ValueError(f"instance group {instance_group_id} is {group.market}: only Spot instances are interrupted")
+        return self._lose(run, instance_group_id, instance_id, "spot interruption",
+                          "Instance was interrupted: EC2 reclaimed the Spot capacity (spot interruption).")
+
+    def fail_instance(self, cluster_id: str, instance_group_id: str, instance_id: str | None = None) -> str:
+        """An instance of any market fails (hardware fault, failed health check): SIGKILL, disk lost.
+
+        A teaching hook, not an AWS API: on-demand instances fail too, rarely.
+        """
+        run = self._run_or_error(cluster_id)
+        return self._lose(run, instance_group_id, instance_id, "instance failure",
+                          "Instance failed: it stopped responding (hardware failure).")
+
+    def _lose(self, run: ClusterRun, instance_group_id: str, instance_id: str | None, what: str, message: str) -> str:
+        group = next((g for g in run.cluster.instance_groups if g.id == instance_group_id), None)
+        if group is None:
+            raise ValueError(f"no instance group {instance_group_id} in {run.id}")
+        if group.role == "MASTER":
+            raise ValueError("losing the master node ends the cluster; this hook takes CORE or TASK groups")
         live = sorted((n for n in self._live(run, group) if n.state == "RUNNING"), key=lambda n: n.created)
         if instance_id is not None:
             live = [n for n in live if n.instance_id == instance_id]
         if not live:
-            raise ValueError(f"instance group {instance_group_id} has no running instance to interrupt")
+            raise ValueError(f"instance group {instance_group_id} has no running instance to lose")
         node = live[-1]
-        run.spark.kill(node, "INSTANCE_FAILURE",
-                       "Instance was interrupted: EC2 reclaimed the Spot capacity (spot interruption).")
+        run.spark.kill(node, "INSTANCE_FAILURE", message)
         import shutil
         shutil.rmtree(node.folder / "hdfs", ignore_errors=True)   # the instance's disk goes with it
-        run.event(f"spot interruption: {group.role} instance {node.instance_id} killed (SIGKILL)")
+        run.event(f"{what}: {group.role} instance {node.instance_id} killed (SIGKILL)")
         return node.instance_id
+
+    def hdfs_blocks(self, cluster_id: str) -> dict[str, list[str]]:
+        """The NameNode's view: each HDFS file and the CORE instances holding it."""
+        path = self._run_or_error(cluster_id).spark.folder / "namenode.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
 
     def step_details(self, step_id: str) -> dict:
         """Measured facts about a step: tasks (from Spark's event log), S3 staging, bytes read."""

@@ -12,8 +12,8 @@ reports, once a second:
   ``/json/``.
 
 Tasks pending and no free core for 2 readings in a row -> add one TASK
-instance (up to the maximum). No step running, or no task pending and a
-worker with no core in use, for 3 readings -> remove one idle TASK
+instance (up to the maximum). No step running and
+no step running or queued and a worker with no core in use, for 3 readings -> remove one idle TASK
 instance (down to the minimum). One change at a time, and none while a new
 worker is still registering. Only the TASK group is resized (a cluster
 without one grows its CORE group).
@@ -52,7 +52,7 @@ def scaler_loop(plane, run) -> None:
         pending = step.progress.tasks_pending if step else 0
         busy = busy + 1 if (step and pending > 0 and free_cores == 0) else 0
         idle_nodes = [n for n in plane._live(run, task) if status.get(n.port, {}).get("coresused", 0) == 0]
-        idle = idle + 1 if ((step is None or pending == 0) and idle_nodes) else 0
+        idle = idle + 1 if (step is None and not run.queue and idle_nodes) else 0
         step_units = _units(task.instance_type, unit)
         if busy >= GROW_AFTER and capacity + step_units <= int(limits["MaximumCapacityUnits"]):
             plane.resize(run, task, len(plane._live(run, task)) + 1,
@@ -60,5 +60,5 @@ def scaler_loop(plane, run) -> None:
             busy = 0
         elif idle >= SHRINK_AFTER and task.role == "TASK" and capacity - step_units >= int(limits["MinimumCapacityUnits"]):
             plane.resize(run, task, len(plane._live(run, task)) - 1,
-                         f"managed scaling (idle: {'no step running' if step is None else 'no task pending'})")
+                         "managed scaling (idle: no step running or pending)")
             idle = 0

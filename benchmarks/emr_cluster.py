@@ -1,0 +1,114 @@
+"""EMR stand-in: cluster start, step overhead and memory of a 5-node cluster.
+
+Prints three figures as ratios to their goals (never part of pass/fail):
+
+1. **RunJobFlow -> WAITING** for 1 master + 2 core + 2 task m5.xlarge nodes
+   (goal <= 25 s on a 2-core machine);
+2. **step overhead**: AddJobFlowSteps -> COMPLETED of a small PySpark script
+   (script and data in S3, staged in and out by the EMRFS stand-in, logs
+   uploaded) divided by the wall time of plain ``spark-submit`` of the same
+   script with local files against the same cluster's master (goal <= 1.5x);
+3. **peak RSS** of the cluster's processes (master, workers, executors and
+   the step's driver), sampled every 0.2 s during the step.
+
+Usage: ``.venv/bin/python benchmarks/emr_cluster.py``
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+
+import localaws
+
+SCRIPT = """
+import sys
+from pyspark.sql import SparkSession, functions as F
+spark = SparkSession.builder.appName("bench").getOrCreate()
+df = spark.read.parquet(sys.argv[1])
+df.groupBy("k").agg(F.sum("v").alias("s")).orderBy("k").write.mode("overwrite").parquet(sys.argv[2])
+spark.stop()
+"""
+GOAL_START_S, GOAL_OVERHEAD = 25.0, 1.5
+
+
+def tree_rss(pids) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            total += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+        except psutil.Error:
+            pass
+    return total
+
+
+def main() -> None:
+    stack = localaws.start()
+    s3, emr = stack.client("s3"), stack.client("emr")
+    s3.create_bucket(Bucket="bench")
+    data = pd.DataFrame({"k": [i % 10 for i in range(200_000)], "v": range(200_000)})
+    buf = io.BytesIO()
+    data.to_parquet(buf)
+    s3.put_object(Bucket="bench", Key="in/data.parquet", Body=buf.getvalue())
+    s3.put_object(Bucket="bench", Key="job.py", Body=SCRIPT.encode())
+
+    groups = [{"InstanceRole": "MASTER", "InstanceType": "m5.xlarge", "InstanceCount": 1},
+              {"InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 2},
+              {"InstanceRole": "TASK", "InstanceType": "m5.xlarge", "InstanceCount": 2, "Market": "SPOT"}]
+    t0 = time.perf_counter()
+    cid = emr.run_job_flow(Name="bench", Instances={"InstanceGroups": groups, "KeepJobFlowAliveWhenNoSteps": True},
+                           JobFlowRole="r", ServiceRole="r", LogUri="s3://bench/logs/")["JobFlowId"]
+    while emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"]["State"] != "WAITING":
+        time.sleep(0.1)
+    start_s = time.perf_counter() - t0
+
+    run = stack.emr.run(cid)
+    peak, stop = [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], tree_rss(stack.processes.pids()))   # JVMs + the step driver
+            time.sleep(0.2)
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t1 = time.perf_counter()
+    step = emr.add_job_flow_steps(JobFlowId=cid, Steps=[{"Name": "bench", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar",
+                          "Args": ["spark-submit", "s3://bench/job.py", "s3://bench/in/", "s3://bench/out/"]}}]
+    )["StepIds"][0]
+    while emr.describe_step(ClusterId=cid, StepId=step)["Step"]["Status"]["State"] in ("PENDING", "RUNNING"):
+        time.sleep(0.1)
+    step_s = time.perf_counter() - t1
+    stop.set()
+    sampler.join()
+    state = emr.describe_step(ClusterId=cid, StepId=step)["Step"]["Status"]["State"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "job.py")
+        script.write_text(SCRIPT)
+        data.to_parquet(Path(tmp, "data.parquet"))
+        cmd = [str(Path(run.spark.env["SPARK_HOME"]) / "bin" / "spark-submit"), "--master", run.spark.master_url,
+               "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=512m",
+               "--conf", "spark.driver.memory=512m", str(script), str(Path(tmp, "data.parquet")), str(Path(tmp, "out"))]
+        t2 = time.perf_counter()
+        plain = subprocess.run(cmd, env=run.spark.env, capture_output=True)
+        plain_s = time.perf_counter() - t2
+
+    emr.terminate_job_flows(JobFlowIds=[cid])
+    stack.stop()
+    print(f"RunJobFlow -> WAITING (1 master + 2 core + 2 task): {start_s:.1f} s "
+          f"= {start_s / GOAL_START_S:.2f} x the {GOAL_START_S:.0f} s goal")
+    print(f"EMR step ({state}): {step_s:.1f} s | plain spark-submit (exit {plain.returncode}): {plain_s:.1f} s "
+          f"| overhead {step_s / plain_s:.2f} x (goal <= {GOAL_OVERHEAD} x)")
+    print(f"peak RSS of the 5-node cluster during the step (JVMs, executors, driver): {peak[0] / 2**30:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
