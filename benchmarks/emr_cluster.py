@@ -7,7 +7,8 @@ Prints three figures as ratios to their goals (never part of pass/fail):
 2. **step overhead**: AddJobFlowSteps -> COMPLETED of a small PySpark script
    (script and data in S3, staged in and out by the EMRFS stand-in, logs
    uploaded) divided by the wall time of plain ``spark-submit`` of the same
-   script with local files against the same cluster's master (goal <= 1.5x);
+   script with local files against the same cluster's master, with the same
+   JVM options the stand-in gives steps (goal <= 1.5x);
 3. **peak RSS** of the cluster's processes (master, workers, executors and
    the step's driver), sampled every 0.2 s during the step.
 
@@ -26,6 +27,7 @@ import pandas as pd
 import psutil
 
 import localaws
+from localaws.emr.steps import FAST_JVM
 
 SCRIPT = """
 import sys
@@ -96,7 +98,10 @@ def main() -> None:
         data.to_parquet(Path(tmp, "data.parquet"))
         cmd = [str(Path(run.spark.env["SPARK_HOME"]) / "bin" / "spark-submit"), "--master", run.spark.master_url,
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=512m",
-               "--conf", "spark.driver.memory=512m", str(script), str(Path(tmp, "data.parquet")), str(Path(tmp, "out"))]
+               "--conf", "spark.driver.memory=512m",
+               # the same small-JVM options the stand-in gives every step (steps.FAST_JVM)
+               "--conf", f"spark.driver.extraJavaOptions={FAST_JVM}",
+               "--conf", f"spark.executor.extraJavaOptions={FAST_JVM}", str(script), str(Path(tmp, "data.parquet")), str(Path(tmp, "out"))]
         t2 = time.perf_counter()
         plain = subprocess.run(cmd, env=run.spark.env, capture_output=True)
         plain_s = time.perf_counter() - t2
