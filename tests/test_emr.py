@@ -335,3 +335,27 @@ def test_resize_below_zero_and_bad_step_on_a_live_cluster(emr, stack):
             stack.emr.interrupt_spot(cid, group_id(emr, cid, "CORE"))
     finally:
         emr.terminate_job_flows(JobFlowIds=[cid])
+
+
+def test_instance_fleets_start_workers_per_market(emr, stack):
+    fleet = lambda role, od, spot: {"Name": role.lower(), "InstanceFleetType": role,
+                                    "TargetOnDemandCapacity": od, "TargetSpotCapacity": spot,
+                                    "InstanceTypeConfigs": [{"InstanceType": "m5.xlarge", "WeightedCapacity": 1},
+                                                            {"InstanceType": "m5.2xlarge", "WeightedCapacity": 2}]}
+    cid = emr.run_job_flow(Name="fleets", ReleaseLabel="emr-7.13.0", JobFlowRole="r", ServiceRole="r",
+                           Instances={"KeepJobFlowAliveWhenNoSteps": True, "InstanceFleets": [
+                               fleet("MASTER", 1, 0), fleet("CORE", 1, 0), fleet("TASK", 0, 1)]})["JobFlowId"]
+    try:
+        assert wait_for_cluster(emr, cid, progress=False) == "WAITING"
+        fleets = {f["InstanceFleetType"]: f for f in emr.list_instance_fleets(ClusterId=cid)["InstanceFleets"]}
+        assert fleets["TASK"]["ProvisionedSpotCapacity"] == 1 and fleets["CORE"]["ProvisionedOnDemandCapacity"] == 1
+        assert all(f["Status"]["State"] == "RUNNING" for f in fleets.values())
+        instances = emr.list_instances(ClusterId=cid)["Instances"]
+        assert sorted(i["Market"] for i in instances) == ["ON_DEMAND", "ON_DEMAND", "SPOT"]
+        assert {i["InstanceFleetId"] for i in instances} == {f["Id"] for f in fleets.values()}
+        assert len(stack.emr.pids(cid)) == 3
+        with pytest.raises(ClientError) as err:
+            run_job_flow(emr, Instances={"InstanceFleets": [fleet("MASTER", 2, 0), fleet("CORE", 1, 0)]})
+        assert code(err.value) == "ValidationException"
+    finally:
+        emr.terminate_job_flows(JobFlowIds=[cid])

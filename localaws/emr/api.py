@@ -6,7 +6,9 @@ WAITING at once and steps never progress. This data plane plugs in behind
 the same boto3 calls (see ``localaws/core/registry.py``):
 
 - **RunJobFlow** checks the request as EMR does (one MASTER group, known
-  instance types, valid ActionOnFailure...), then starts one Spark master
+  instance types, valid ActionOnFailure...), takes InstanceGroups or
+  InstanceFleets (a fleet's first instance type fills its On-Demand and Spot
+  targets; ListInstanceFleets reports them), then starts one Spark master
   and one Spark worker per CORE/TASK instance (``cluster.py``). The cluster
   goes STARTING -> BOOTSTRAPPING -> RUNNING/WAITING as the processes really
   come up (the master answers, every worker is ALIVE in the master's JSON).
@@ -82,6 +84,7 @@ class ClusterRun:
     history: list = field(default_factory=list)        # (datetime, state)
     events: list = field(default_factory=list)         # (seconds since start, message)
     policy: dict | None = None
+    fleets: list = field(default_factory=list)          # instance fleets, when the cluster uses them
     running_step: StepInfo | None = None
     thread: threading.Thread | None = None
     scaler: threading.Thread | None = None
@@ -114,7 +117,8 @@ class EMRDataPlane(DataPlane):
                           "PutManagedScalingPolicy": self._put_policy,
                           "GetManagedScalingPolicy": self._get_policy,
                           "RemoveManagedScalingPolicy": self._remove_policy,
-                          "CancelSteps": self._cancel_steps}
+                          "CancelSteps": self._cancel_steps,
+                          "ListInstanceFleets": self._list_fleets}
         for operation in service_model("emr").operation_names:
             ctx.route("emr", operation, self._dispatch)
 
@@ -163,9 +167,9 @@ class EMRDataPlane(DataPlane):
         """Refuse what EMR refuses, before moto records anything. Returns None (moto answers)."""
         params = req.params or {}
         inst = params.get("Instances") or {}
-        if inst.get("InstanceFleets"):
-            raise errors.not_emulated("emr", "RunJobFlow", "InstanceFleets: use InstanceGroups locally")
-        groups = inst.get("InstanceGroups") or []
+        if inst.get("InstanceFleets") and inst.get("InstanceGroups"):
+            raise errors.validation("Specify either InstanceGroups or InstanceFleets, not both.")
+        groups = inst.get("InstanceGroups") or fleet_groups(inst.get("InstanceFleets") or [])
         if not groups:
             if inst.get("MasterInstanceType"):
                 groups = [{"InstanceRole": "MASTER", "InstanceType": inst["MasterInstanceType"], "InstanceCount": 1}]
@@ -237,11 +241,13 @@ class EMRDataPlane(DataPlane):
         backend = response.backend
         cluster = backend.clusters[cluster_id]
         raw = json.loads(response.body or b"{}") if response.body else {}
+        fleets = self._make_fleets(backend, cluster, (raw.get("Instances") or {}).get("InstanceFleets") or [])
         keep_alive = bool((raw.get("Instances") or {}).get("KeepJobFlowAliveWhenNoSteps", False))
         run = ClusterRun(cluster=cluster, backend=backend, keep_alive=keep_alive,
                          spark=SparkCluster(cluster_id, self.root / cluster_id, self.ctx.processes, self._java()))
         cluster.end_datetime = None
         cluster.ready_datetime = None
+        run.fleets = fleets
         if raw.get("ManagedScalingPolicy"):
             run.policy = raw["ManagedScalingPolicy"]
         for step in cluster.steps:
@@ -256,6 +262,58 @@ class EMRDataPlane(DataPlane):
                                       name=f"emr-{cluster_id}")
         run.thread.start()
         return result
+
+    @staticmethod
+    def _make_fleets(backend, cluster, fleets: list[dict]) -> list[dict]:
+        """Instance fleets: one instance group per fleet and market, of the fleet's first type.
+
+        EMR fills a fleet's On-Demand and Spot target capacities from its list of
+        instance types; here the first type listed fills both, and each market
+        becomes a group (which ListInstanceGroups therefore shows, unlike EMR).
+        """
+        from moto.emr.utils import random_id
+        made = []
+        for spec, pieces in zip(fleets, fleet_groups(fleets, split=True)):
+            fleet = {"Id": f"if-{random_id()}", "Name": spec.get("Name", spec["InstanceFleetType"].lower()),
+                     "InstanceFleetType": spec["InstanceFleetType"], "spec": spec, "group_ids": []}
+            for piece in pieces:
+                group = backend.add_instance_groups(cluster.id, [{
+                    "instance_count": piece["InstanceCount"], "instance_role": piece["InstanceRole"],
+                    "instance_type": piece["InstanceType"], "market": piece["Market"],
+                    "name": f"{fleet['Name']} ({piece['Market']})", "bid_price": piece.get("BidPrice")}])[0]
+                before = {i.id for i in cluster.ec2_instances}
+                backend.run_instances(cluster.id, {"instance_count": piece["InstanceCount"],
+                                                   "instance_type": piece["InstanceType"]}, group)
+                for inst in cluster.ec2_instances:
+                    if inst.id not in before:
+                        inst.instance_fleet_id = fleet["Id"]
+                fleet["group_ids"].append(group.id)
+            made.append(fleet)
+        return made
+
+    def _list_fleets(self, req):
+        run = self._run_or_error((req.params or {}).get("ClusterId", ""))
+        if not run.fleets:
+            return {"InstanceFleets": []}
+        out = []
+        for fleet in run.fleets:
+            nodes = [n for n in run.nodes.values() if n.group_id in fleet["group_ids"]]
+            spec = fleet["spec"]
+            state = "TERMINATED" if run.cluster.state in ("TERMINATED", "TERMINATED_WITH_ERRORS") else \
+                ("RUNNING" if nodes and all(n.state == "RUNNING" for n in nodes if n.state != "TERMINATED")
+                 else "PROVISIONING")
+            running = lambda market: sum(1 for n in nodes if n.market == market and n.state == "RUNNING")
+            out.append({"Id": fleet["Id"], "Name": fleet["Name"], "InstanceFleetType": fleet["InstanceFleetType"],
+                        "Status": {"State": state, "StateChangeReason": {},
+                                   "Timeline": {"CreationDateTime": run.cluster.creation_datetime.timestamp()}},
+                        "TargetOnDemandCapacity": spec.get("TargetOnDemandCapacity", 0),
+                        "TargetSpotCapacity": spec.get("TargetSpotCapacity", 0),
+                        "ProvisionedOnDemandCapacity": running("ON_DEMAND"),
+                        "ProvisionedSpotCapacity": running("SPOT"),
+                        "InstanceTypeSpecifications": [
+                            {"InstanceType": c["InstanceType"], "WeightedCapacity": c.get("WeightedCapacity", 1)}
+                            for c in spec.get("InstanceTypeConfigs", [])]})
+        return {"InstanceFleets": out}
 
     @staticmethod
     def _java() -> str:
@@ -854,6 +912,40 @@ class _StartFailed(Exception):
 
 class _Terminated(Exception):
     pass
+
+
+def fleet_groups(fleets: list[dict], split: bool = False):
+    """Instance groups equivalent to ``fleets`` (per fleet: an On-Demand and a Spot part).
+
+    Each fleet's target capacity is filled with its first instance type:
+    ceil(target / WeightedCapacity) instances per market. Raises EMR's
+    ValidationException for what EMR refuses.
+    """
+    import math
+    out = []
+    for fleet in fleets:
+        role = fleet.get("InstanceFleetType")
+        configs = fleet.get("InstanceTypeConfigs") or []
+        if not configs:
+            raise errors.validation(f"The {role} instance fleet needs at least one InstanceTypeConfig.")
+        first = configs[0]
+        weight = int(first.get("WeightedCapacity", 1) or 1)
+        pieces = []
+        for market, target in (("ON_DEMAND", fleet.get("TargetOnDemandCapacity", 0)),
+                               ("SPOT", fleet.get("TargetSpotCapacity", 0))):
+            if target and int(target) > 0:
+                piece = {"InstanceRole": role, "InstanceType": first.get("InstanceType"), "Market": market,
+                         "InstanceCount": math.ceil(int(target) / weight)}
+                if market == "SPOT" and first.get("BidPrice"):
+                    piece["BidPrice"] = first["BidPrice"]
+                pieces.append(piece)
+        if role == "CORE" and len(pieces) > 1:
+            raise errors.not_emulated("emr", "RunJobFlow", "a CORE instance fleet with both On-Demand and Spot "
+                                      "target capacity (use one market for the CORE fleet)")
+        if role == "MASTER" and sum(p["InstanceCount"] for p in pieces) != 1:
+            raise errors.validation("The MASTER instance fleet must have a target capacity of exactly 1.")
+        out.append(pieces)
+    return out if split else [p for pieces in out for p in pieces]
 
 
 def hdfs_replication(core_nodes: int) -> int:
