@@ -166,6 +166,21 @@ def test_missing_script_fails_the_step(emr, cluster):
     assert "FileNotFoundException" in reason and "no-such-script.py" in reason
 
 
+def test_cancel_steps_kills_the_running_driver_and_the_pending_step(emr, cluster, stack):
+    running, pending = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[
+        spark_step("to cancel", "s3://emrtest-code/hash.py", "s3://emrtest-out/cancelled/"),
+        spark_step("never starts", "s3://emrtest-code/hash.py", "s3://emrtest-out/never-started/")])["StepIds"]
+    while emr.describe_step(ClusterId=cluster, StepId=running)["Step"]["Status"]["State"] != "RUNNING":
+        time.sleep(0.2)
+    drivers_before = set(stack.processes.pids()) - set(stack.emr.pids())
+    answer = emr.cancel_steps(ClusterId=cluster, StepIds=[running, pending])["CancelStepsInfoList"]
+    assert [a["Status"] for a in answer] == ["SUBMITTED", "SUBMITTED"]
+    assert wait_for_step(emr, cluster, running, progress=False) == "CANCELLED"
+    assert emr.describe_step(ClusterId=cluster, StepId=pending)["Step"]["Status"]["State"] == "CANCELLED"
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in drivers_before)
+    assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "WAITING"
+
+
 def test_resize_task_group_adds_and_removes_workers(emr, cluster, stack):
     task = group_id(emr, cluster, "TASK")
     before = set(stack.emr.pids(cluster))
