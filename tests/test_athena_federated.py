@@ -10,7 +10,6 @@ import sqlite3
 import tempfile
 import time
 
-import pandas as pd
 import pytest
 
 from localaws.athena.federated import connector_source

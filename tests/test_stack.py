@@ -10,7 +10,6 @@ import botocore.exceptions
 import pytest
 
 import localaws
-from helpers import create_function
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from .errors import QueryFailed, DDL_FAILED
 
@@ -222,7 +222,3 @@ def _date_values(p: dict, col: str) -> list[str]:
         else:
             raise QueryFailed("HIVE_INVALID_METADATA", f"interval unit {unit} not supported locally")
     return out
-
-
-def today() -> date:
-    return date.today()

@@ -17,10 +17,8 @@ Athena's SQL dialect is Trino's (engine version 3). A statement goes through:
 """
 from __future__ import annotations
 
-import io
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 
 import sqlglot

@@ -23,16 +23,12 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
-import sys
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cluster import free_port
 
 DRIVER_SHIM = str(Path(__file__).with_name("driver"))
 COMMAND_RUNNER = {"command-runner.jar", "/usr/share/aws/emr/command-runner/lib/command-runner.jar"}
