@@ -23,6 +23,10 @@ class Price:
     note: str = ""
 
 
+# The OpenSearch Service pricing page renders its table with scripts.
+_OS_NOTE = ("on-demand, us-east-1; the page renders its table with scripts and was not retrieved "
+            "offline: re-check before quoting")
+
 PRICES: dict[str, Price] = {
     # --- Athena ---------------------------------------------------------------
     "athena.sql.per_tb_scanned": Price(
@@ -66,23 +70,23 @@ PRICES: dict[str, Price] = {
     # Managed clusters: each node is billed per instance-hour, EBS per GB-month.
     "opensearch.instance.t3.small.search": Price(
         0.036, "instance-hour", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
-        "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        _OS_NOTE),
     "opensearch.instance.m6g.large.search": Price(
         0.128, "instance-hour", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
-        "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        _OS_NOTE),
     "opensearch.instance.r6g.large.search": Price(
         0.167, "instance-hour", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
-        "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        _OS_NOTE),
     "opensearch.instance.r6g.xlarge.search": Price(
         0.335, "instance-hour", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
-        "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        _OS_NOTE),
     "opensearch.ebs.gp3": Price(
         0.122, "GB-month", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
         "gp3 EBS storage attached to each data node (3,000 IOPS and 125 MiB/s included); "
-        + "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        + _OS_NOTE),
     "opensearch.ebs.gp2": Price(
         0.135, "GB-month", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
-        "previous-generation gp2 EBS storage; " + "on-demand, us-east-1; the page renders its table with scripts and was not retrieved offline: re-check before quoting"),
+        "previous-generation gp2 EBS storage; " + _OS_NOTE),
 }
 
 MB = 1024 ** 2

@@ -496,8 +496,10 @@ class Statement:
         db, name = self.table_ref(tree.this)
         self.require_database(db)
         query_sql = tree.expression.sql(dialect="athena")
-        names, types, _ = self.execute_query(self.parse(query_sql).limit(0) if isinstance(
-            self.parse(query_sql), exp.Select) else self.parse(query_sql))
+        query = self.parse(query_sql)
+        if isinstance(query, exp.Select):
+            query = query.limit(0)      # only the columns and their types are needed
+        names, types, _ = self.execute_query(query)
         view = {"Name": name, "TableType": "VIRTUAL_VIEW",
                 "Parameters": {"presto_view": "true", "comment": "Presto View"},
                 "ViewOriginalText": catalog.encode_view(query_sql, db, zip(names, map(athena_type, types))),
