@@ -71,7 +71,7 @@ def main() -> None:
         time.sleep(0.1)
     start_s = time.perf_counter() - t0
 
-    run = stack.emr.run(cid)
+    run = stack.local.emr.run(cid)
     peak, stop = [0], threading.Event()
 
     def sample():

@@ -6,10 +6,11 @@ Start here::
     stack = localaws.start()
     s3 = stack.client("s3")
 
-See ``localaws/core/stack.py`` for the stack, ``localaws/core/registry.py``
-for how each service's real engine plugs in behind moto's control plane.
+See ``localaws/stack.py`` for the stack and the list of services, and
+``docs/adding_a_service.md`` for how each service's real engine plugs in
+behind moto's control plane (``localaws/core/plane.py``).
 """
-from .core.stack import AwsStack, Stack, start
+from .stack import AwsStack, Stack, start
 
 __version__ = "0.1.0"
 __all__ = ["AwsStack", "Stack", "start", "__version__"]

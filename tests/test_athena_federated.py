@@ -34,7 +34,7 @@ def run(stack, sql, database="fedtest"):
     qid = athena.start_query_execution(
         QueryString=sql, QueryExecutionContext={"Database": database},
         ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/results/"})["QueryExecutionId"]
-    stack.athena.wait(qid, timeout=120)
+    stack.local.athena.wait(qid, timeout=120)
     status = athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
     if status["State"] != "SUCCEEDED":
         return status, None
@@ -159,7 +159,7 @@ def test_federated_columns_are_typed(stack, federation):
         QueryString="SELECT tailnum, seats FROM fed_sqlite.main.planes ORDER BY seats DESC, tailnum LIMIT 1",
         QueryExecutionContext={"Database": "fedtest"},
         ResultConfiguration={"OutputLocation": f"s3://{BUCKET}/results/"})["QueryExecutionId"]
-    assert stack.athena.wait(qid, timeout=120) == "SUCCEEDED"
+    assert stack.local.athena.wait(qid, timeout=120) == "SUCCEEDED"
     result = athena.get_query_results(QueryExecutionId=qid)["ResultSet"]
     types = [c["Type"] for c in result["ResultSetMetadata"]["ColumnInfo"]]
     assert types == ["varchar", "bigint"]

@@ -109,11 +109,11 @@ def test_cluster_reports_real_nodes(emr, cluster, stack):
     assert len(instances) == 4 and all(i["Status"]["State"] == "RUNNING" for i in instances)
     markets = sorted(i["Market"] for i in instances)
     assert markets == ["ON_DEMAND", "ON_DEMAND", "SPOT", "SPOT"]
-    states = [s for _, s in stack.emr.history(cluster)]
+    states = [s for _, s in stack.local.emr.history(cluster)]
     assert states[:3] == ["STARTING", "BOOTSTRAPPING", "WAITING"]
-    pids = stack.emr.pids(cluster)
+    pids = stack.local.emr.pids(cluster)
     assert len(pids) == 4 and all(Path(f"/proc/{pid}").exists() for pid in pids)
-    status = stack.emr.run(cluster).spark.master_json()
+    status = stack.local.emr.run(cluster).spark.master_json()
     assert sum(w["state"] == "ALIVE" for w in status["workers"]) == 3
 
 
@@ -127,16 +127,16 @@ def test_step_answer_survives_losing_a_spot_task_node(emr, s3, cluster, stack):
 
     second = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[
         spark_step("interrupted", "s3://emrtest-code/hash.py", "s3://emrtest-out/interrupted/")])["StepIds"][0]
-    assert stack.emr.wait_for_tasks(second, done=2)
+    assert stack.local.emr.wait_for_tasks(second, done=2)
     task_group = group_id(emr, cluster, "TASK")
-    victim = stack.emr.interrupt_spot(cluster, task_group)
+    victim = stack.local.emr.interrupt_spot(cluster, task_group)
     assert wait_for_step(emr, cluster, second, progress=False) == "COMPLETED"
     assert read_json_parts(s3, "emrtest-out", "interrupted/") == clean
 
     lost = next(i for i in emr.list_instances(ClusterId=cluster)["Instances"] if i["Id"] == victim)
     assert lost["Status"]["State"] == "TERMINATED"
     assert lost["Status"]["StateChangeReason"]["Code"] == "INSTANCE_FAILURE"
-    tasks = stack.emr.step_details(second)["tasks"]
+    tasks = stack.local.emr.step_details(second)["tasks"]
     assert tasks["executors_removed"] >= 1          # Spark saw the executor go
     group = next(g for g in emr.list_instance_groups(ClusterId=cluster)["InstanceGroups"] if g["Id"] == task_group)
     assert group["RequestedInstanceCount"] == 2 and group["RunningInstanceCount"] == 1
@@ -172,7 +172,7 @@ def test_cancel_steps_kills_the_running_driver_and_the_pending_step(emr, cluster
         spark_step("never starts", "s3://emrtest-code/hash.py", "s3://emrtest-out/never-started/")])["StepIds"]
     while emr.describe_step(ClusterId=cluster, StepId=running)["Step"]["Status"]["State"] != "RUNNING":
         time.sleep(0.2)
-    drivers_before = set(stack.processes.pids()) - set(stack.emr.pids())
+    drivers_before = set(stack.processes.pids()) - set(stack.local.emr.pids())
     answer = emr.cancel_steps(ClusterId=cluster, StepIds=[running, pending])["CancelStepsInfoList"]
     assert [a["Status"] for a in answer] == ["SUBMITTED", "SUBMITTED"]
     assert wait_for_step(emr, cluster, running, progress=False) == "CANCELLED"
@@ -183,19 +183,19 @@ def test_cancel_steps_kills_the_running_driver_and_the_pending_step(emr, cluster
 
 def test_resize_task_group_adds_and_removes_workers(emr, cluster, stack):
     task = group_id(emr, cluster, "TASK")
-    before = set(stack.emr.pids(cluster))
+    before = set(stack.local.emr.pids(cluster))
     emr.modify_instance_groups(ClusterId=cluster, InstanceGroups=[{"InstanceGroupId": task, "InstanceCount": 3}])
-    run = stack.emr.run(cluster)
+    run = stack.local.emr.run(cluster)
     assert run.spark.wait(lambda: len([n for n in run.nodes.values()
                                        if n.role == "TASK" and n.state == "RUNNING"]) == 3, 120)
-    added = set(stack.emr.pids(cluster)) - before
+    added = set(stack.local.emr.pids(cluster)) - before
     assert len(added) == 2      # the interrupted node's replacement and a third one
     emr.modify_instance_groups(ClusterId=cluster, InstanceGroups=[{"InstanceGroupId": task, "InstanceCount": 1}])
     running = [i for i in emr.list_instances(ClusterId=cluster, InstanceGroupId=task)["Instances"]
                if i["Status"]["State"] == "RUNNING"]
     assert len(running) == 1
     assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in before | added
-               if pid not in stack.emr.pids(cluster))
+               if pid not in stack.local.emr.pids(cluster))
 
 
 def _zombie(pid: int) -> bool:
@@ -212,8 +212,8 @@ def _port_open(port: int) -> bool:
 
 
 def test_terminate_ends_every_process_and_port(emr, cluster, stack):
-    pids = stack.emr.pids(cluster)
-    ports = stack.emr.ports(cluster)
+    pids = stack.local.emr.pids(cluster)
+    ports = stack.local.emr.ports(cluster)
     assert pids and any(_port_open(p) for p in ports)
     emr.terminate_job_flows(JobFlowIds=[cluster])
     emr.get_waiter("cluster_terminated").wait(ClusterId=cluster, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
@@ -242,7 +242,7 @@ def test_transient_cluster_terminates_with_errors_on_step_failure(emr, s3, stack
     assert status["StateChangeReason"]["Code"] == "STEP_FAILURE"
     states = {s["Name"]: s["Status"]["State"] for s in emr.list_steps(ClusterId=cid)["Steps"]}
     assert states == {"fails": "FAILED", "never runs": "CANCELLED"}
-    assert stack.emr.pids(cid) == []
+    assert stack.local.emr.pids(cid) == []
 
 
 def test_stack_stop_leaves_no_jvm_and_no_port(tmp_path):
@@ -257,7 +257,7 @@ def test_stack_stop_leaves_no_jvm_and_no_port(tmp_path):
                                {"InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 1}]},
             JobFlowRole="r", ServiceRole="r")["JobFlowId"]
         state = wait_for_cluster(emr, cid, progress=False)
-        pids, ports = stack.emr.pids(cid), stack.emr.ports(cid)
+        pids, ports = stack.local.emr.pids(cid), stack.local.emr.ports(cid)
         stack.stop()
         print(json.dumps({"state": state, "pids": pids, "ports": ports}))
     """)
@@ -347,7 +347,7 @@ def test_resize_below_zero_and_bad_step_on_a_live_cluster(emr, stack):
         emr.remove_managed_scaling_policy(ClusterId=cid)
         assert "ManagedScalingPolicy" not in emr.get_managed_scaling_policy(ClusterId=cid)
         with pytest.raises(ValueError, match="ON_DEMAND"):      # the teaching hook refuses on-demand groups
-            stack.emr.interrupt_spot(cid, group_id(emr, cid, "CORE"))
+            stack.local.emr.interrupt_spot(cid, group_id(emr, cid, "CORE"))
     finally:
         emr.terminate_job_flows(JobFlowIds=[cid])
 
@@ -368,7 +368,7 @@ def test_instance_fleets_start_workers_per_market(emr, stack):
         instances = emr.list_instances(ClusterId=cid)["Instances"]
         assert sorted(i["Market"] for i in instances) == ["ON_DEMAND", "ON_DEMAND", "SPOT"]
         assert {i["InstanceFleetId"] for i in instances} == {f["Id"] for f in fleets.values()}
-        assert len(stack.emr.pids(cid)) == 3
+        assert len(stack.local.emr.pids(cid)) == 3
         with pytest.raises(ClientError) as err:
             run_job_flow(emr, Instances={"InstanceFleets": [fleet("MASTER", 2, 0), fleet("CORE", 1, 0)]})
         assert code(err.value) == "ValidationException"

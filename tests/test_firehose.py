@@ -49,11 +49,11 @@ def test_interval_trigger_delivers_one_object_later(stack, fh):
     make_s3_stream(fh, stack, "t-interval", 128, 1)
     recs = [{"Data": f"record {i}\n".encode()} for i in range(10)]
     fh.put_record_batch(DeliveryStreamName="t-interval", Records=recs)
-    assert stack.firehose.stats("t-interval")["buffered"] == 10      # not yet delivered
+    assert stack.local.firehose.stats("t-interval")["buffered"] == 10      # not yet delivered
     assert objects(stack, "t-interval/") == []
-    assert stack.firehose.wait_idle("t-interval", timeout=20)
+    assert stack.local.firehose.wait_idle("t-interval", timeout=20)
     assert objects(stack, "t-interval/") == [b"".join(r["Data"] for r in recs)]
-    (delivery,) = stack.firehose.stats("t-interval")["deliveries"]
+    (delivery,) = stack.local.firehose.stats("t-interval")["deliveries"]
     assert delivery["reason"] == "interval" and delivery["records"] == 10
 
 
@@ -62,8 +62,8 @@ def test_size_trigger_delivers_without_waiting_for_the_interval(stack, fh):
     record = b"x" * 1000 + b"\n"
     for _ in range(3):                                   # 3 x 500 x 1001 bytes > 1 MiB
         fh.put_record_batch(DeliveryStreamName="t-size", Records=[{"Data": record}] * 500)
-    assert wait_for(lambda: stack.firehose.stats("t-size")["records_delivered"] > 0)
-    stats = stack.firehose.stats("t-size")
+    assert wait_for(lambda: stack.local.firehose.stats("t-size")["records_delivered"] > 0)
+    stats = stack.local.firehose.stats("t-size")
     assert [d["reason"] for d in stats["deliveries"]] == ["size"]
     assert stats["deliveries"][0]["records"] == 1048 # the record that reaches 1 MiB is the last in
     assert stats["buffered"] == 1500 - 1048          # the rest waits for 900 s or more data
@@ -80,8 +80,8 @@ def test_counts_in_equal_counts_delivered_no_loss_no_duplicates(stack, fh):
         sent.extend(recs)
         resp = fh.put_record_batch(DeliveryStreamName="t-count", Records=[{"Data": r} for r in recs])
         assert resp["FailedPutCount"] == 0 and len(resp["RequestResponses"]) == 500
-    assert stack.firehose.wait_idle("t-count", timeout=30)
-    stats = stack.firehose.stats("t-count")
+    assert stack.local.firehose.wait_idle("t-count", timeout=30)
+    stats = stack.local.firehose.stats("t-count")
     assert stats["records_in"] == stats["records_delivered"] == 4000
     assert {d["reason"] for d in stats["deliveries"]} == {"size", "interval"}
     delivered = [line + b"\n" for body in objects(stack, "t-count/") for line in body.splitlines()]
@@ -92,7 +92,7 @@ def test_firehose_adds_no_newline(stack, fh):
     make_s3_stream(fh, stack, "t-raw", 1, 0)             # interval 0: deliver at once
     fh.put_record(DeliveryStreamName="t-raw", Record={"Data": b'{"a":1}'})
     fh.put_record(DeliveryStreamName="t-raw", Record={"Data": b'{"a":2}'})
-    assert stack.firehose.wait_idle("t-raw", timeout=10)
+    assert stack.local.firehose.wait_idle("t-raw", timeout=10)
     assert sorted(objects(stack, "t-raw/")) == [b'{"a":1}', b'{"a":2}']
 
 
@@ -100,7 +100,7 @@ def test_gzip_compression(stack, fh):
     import gzip
     make_s3_stream(fh, stack, "t-gz", 1, 0, CompressionFormat="GZIP")
     fh.put_record(DeliveryStreamName="t-gz", Record={"Data": b"hello\n"})
-    assert stack.firehose.wait_idle("t-gz", timeout=10)
+    assert stack.local.firehose.wait_idle("t-gz", timeout=10)
     (body,) = objects(stack, "t-gz/")
     assert gzip.decompress(body) == b"hello\n"
 
@@ -116,7 +116,7 @@ def test_api_limits_refuse_the_whole_call(stack, fh, records, code):
     with pytest.raises(fh.exceptions.ClientError) as err:
         fh.put_record_batch(DeliveryStreamName="t-limits", Records=records)
     assert err.value.response["Error"]["Code"] == code
-    assert stack.firehose.stats("t-limits")["records_in"] == 0
+    assert stack.local.firehose.stats("t-limits")["records_in"] == 0
 
 
 def test_unknown_stream(fh):
@@ -140,10 +140,10 @@ def test_missing_bucket_keeps_records_until_it_exists(stack, fh):
         "RoleARN": lambda_role(stack), "BucketARN": "arn:aws:s3:::t-not-yet",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}})
     fh.put_record_batch(DeliveryStreamName="t-retry", Records=[{"Data": b"a\n"}, {"Data": b"b\n"}])
-    assert wait_for(lambda: stack.firehose.stats("t-retry")["errors"])
-    assert stack.firehose.stats("t-retry")["records_delivered"] == 0
+    assert wait_for(lambda: stack.local.firehose.stats("t-retry")["errors"])
+    assert stack.local.firehose.stats("t-retry")["records_delivered"] == 0
     stack.client("s3").create_bucket(Bucket="t-not-yet")
-    assert stack.firehose.wait_idle("t-retry", timeout=30)
+    assert stack.local.firehose.wait_idle("t-retry", timeout=30)
     s3 = stack.client("s3")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="t-not-yet")["Contents"]]
     assert b"".join(s3.get_object(Bucket="t-not-yet", Key=k)["Body"].read() for k in keys) == b"a\nb\n"
@@ -151,7 +151,7 @@ def test_missing_bucket_keeps_records_until_it_exists(stack, fh):
 
 def test_opensearch_destination_indexes_and_backs_up_failures(stack, fh):
     domain = stack.client("opensearch").create_domain(DomainName="t-fh")["DomainStatus"]
-    client = stack.opensearch.client("t-fh")
+    client = stack.local.opensearch.client("t-fh")
     client.indices.create(index="t-events", body={"mappings": {"properties": {"n": {"type": "integer"}}}})
     fh.create_delivery_stream(DeliveryStreamName="t-os", AmazonopensearchserviceDestinationConfiguration={
         "RoleARN": lambda_role(stack), "DomainARN": domain["ARN"], "IndexName": "t-events",
@@ -163,10 +163,10 @@ def test_opensearch_destination_indexes_and_backs_up_failures(stack, fh):
     good = [{"Data": json.dumps({"n": i}).encode()} for i in range(50)]
     bad = [{"Data": b'{"n": "fifty"}'}, {"Data": b"not json"}]
     fh.put_record_batch(DeliveryStreamName="t-os", Records=good + bad)
-    assert stack.firehose.wait_idle("t-os", timeout=20)
+    assert stack.local.firehose.wait_idle("t-os", timeout=20)
     client.indices.refresh(index="t-events")
     assert client.count(index="t-events")["count"] == 50
-    stats = stack.firehose.stats("t-os")
+    stats = stack.local.firehose.stats("t-os")
     assert (stats["records_in"], stats["records_delivered"], stats["records_failed"]) == (52, 50, 2)
     (backup,) = objects(stack, "t-os/AmazonOpenSearchService-failed/")
     rows = [json.loads(line) for line in backup.splitlines()]
@@ -199,8 +199,8 @@ def test_lambda_transformation(stack, fh):
         {"Type": "Lambda", "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn}]}]})
     fh.put_record_batch(DeliveryStreamName="t-lambda",
                         Records=[{"Data": json.dumps({"n": i}).encode()} for i in range(30)])
-    assert stack.firehose.wait_idle("t-lambda", timeout=30)
-    stats = stack.firehose.stats("t-lambda")
+    assert stack.local.firehose.wait_idle("t-lambda", timeout=30)
+    stats = stack.local.firehose.stats("t-lambda")
     assert (stats["records_delivered"], stats["records_dropped"], stats["records_failed"]) == (24, 3, 3)
     (body,) = objects(stack, "t-lambda/")
     docs = [json.loads(line) for line in body.splitlines()]
@@ -230,9 +230,9 @@ def test_cloudwatch_logs_subscription_to_opensearch(stack, fh):
     for batch in range(3):
         logs.put_log_events(logGroupName="/t/app", logStreamName="s1", logEvents=[
             {"timestamp": now, "message": json.dumps({"level": "INFO", "n": batch * 10 + i})} for i in range(10)])
-    assert stack.firehose.wait_idle("t-logs", timeout=20)
-    client = stack.opensearch.client("t-logs")
+    assert stack.local.firehose.wait_idle("t-logs", timeout=20)
+    client = stack.local.opensearch.client("t-logs")
     client.indices.refresh(index="app-logs")
     hits = client.search(index="app-logs", body={"size": 100, "query": {"match_all": {}}})["hits"]["hits"]
     assert sorted(h["_source"]["n"] for h in hits) == list(range(30))
-    assert stack.firehose.stats("t-logs")["records_in"] == 3    # one gzipped record per PutLogEvents
+    assert stack.local.firehose.stats("t-logs")["records_in"] == 3    # one gzipped record per PutLogEvents

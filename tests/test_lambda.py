@@ -83,7 +83,7 @@ def test_event_invocation_is_asynchronous(lam, stack):
     resp = lam.invoke(FunctionName="t-add", InvocationType="Event", Payload=json.dumps({"a": 5, "b": 5}))
     assert resp["StatusCode"] == 202
     assert resp["Payload"].read() == b""
-    assert stack.service("lambda").wait_idle(30)
+    assert stack.local.awslambda.wait_idle(30)
     assert "adding 5 and 5" in log_messages(stack, "t-add")
 
 
@@ -99,7 +99,7 @@ def test_s3_notification_invokes_once_per_object(stack):
     keys = [f"data/part-{i}.csv" for i in range(5)]
     for key in keys:
         s3.put_object(Bucket="t-incoming", Key=key, Body=b"a,b\n1,2\n")
-    assert stack.service("lambda").wait_idle(60)
+    assert stack.local.awslambda.wait_idle(60)
     seen = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="t-out-s3")["Contents"])
     assert seen == [f"seen/{k}" for k in keys]
     starts = [m for m in log_messages(stack, "t-record-s3") if m.startswith("START")]

@@ -8,6 +8,8 @@ import sys
 import pytest
 from opensearchpy import exceptions as osx
 
+from localaws.opensearch import domain_cost
+
 INDEX = "t-products"
 MAPPING = {"settings": {"number_of_shards": 1},
            "mappings": {"dynamic": "strict", "properties": {
@@ -34,7 +36,7 @@ def domain(stack):
 
 @pytest.fixture(scope="module")
 def client(stack, domain):
-    c = stack.opensearch.client("t-search")
+    c = stack.local.opensearch.client("t-search")
     c.indices.create(index=INDEX, body=MAPPING)
     for i, doc in enumerate(GOOD):
         c.index(index=INDEX, id=str(i), body=doc)
@@ -52,7 +54,7 @@ def test_domain_endpoint_is_the_running_server(stack, domain):
     described = stack.client("opensearch").describe_domain(DomainName="t-search")["DomainStatus"]
     assert described["Endpoint"] == domain["Endpoint"]
     assert described["Endpoint"].startswith("127.0.0.1:")
-    c = stack.opensearch.client("t-search")
+    c = stack.local.opensearch.client("t-search")
     assert c.info()["version"]["distribution"] == "opensearch"
     names = stack.client("opensearch").list_domain_names()["DomainNames"]
     assert {"DomainName": "t-search", "EngineType": "OpenSearch"} in names
@@ -67,7 +69,7 @@ def test_each_domain_has_its_own_indices(stack, client):
     es = stack.client("opensearch")
     es.create_domain(DomainName="t-other")
     try:
-        other = stack.opensearch.client("t-other")
+        other = stack.local.opensearch.client("t-other")
         assert not other.indices.exists(index=INDEX)
     finally:
         es.delete_domain(DomainName="t-other")
@@ -75,7 +77,7 @@ def test_each_domain_has_its_own_indices(stack, client):
 
 def test_domain_cost_uses_the_price_table(stack, domain):
     from localaws.pricing import price
-    cost = stack.opensearch.domain_cost(domain, hours=10)
+    cost = domain_cost(domain, hours=10)
     node = price("opensearch.instance.r6g.large.search").usd
     gb = price("opensearch.ebs.gp3").usd
     assert cost["usd"] == pytest.approx(2 * 10 * node + 40 * gb * 10 / 730)
@@ -210,8 +212,8 @@ LIFECYCLE = r'''
 import os, localaws
 s = localaws.start()
 s.client("opensearch").create_domain(DomainName="life")
-s.opensearch.client().info()
-pids = s.opensearch.running_pids()
+s.local.opensearch.client().info()
+pids = s.local.opensearch.running_pids()
 assert len(pids) == 2, pids
 s.stop()
 gone = []
@@ -235,8 +237,8 @@ def test_servers_stop_with_the_stack():
 ORPHAN = r'''
 import localaws, sys
 s = localaws.start()
-s.opensearch.client().info()
-print(s.opensearch.running_pids()[0], flush=True)
+s.local.opensearch.client().info()
+print(s.local.opensearch.running_pids()[0], flush=True)
 sys.stdin.read()
 '''
 

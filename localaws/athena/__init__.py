@@ -1,10 +1,33 @@
 """Amazon Athena on your laptop: Trino SQL on DuckDB over the stack's S3.
 
-Importing this package registers the Athena data plane (``api.py``).
+``api.py`` holds ``AthenaPlane`` (see ``docs/adding_a_service.md``).
 ``engine.py`` runs statements, ``sources.py`` reads table files,
 ``catalog.py``/``ddl.py`` talk to the Glue Data Catalog, ``writer.py`` writes
 CTAS/INSERT/UNLOAD output. Heavy engines (DuckDB, sqlglot) load on first use.
 """
-from .api import AthenaQueries
+from __future__ import annotations
 
-__all__ = ["AthenaQueries"]
+import time
+
+from .api import AthenaPlane
+
+__all__ = ["AthenaPlane", "wait_for_query"]
+
+FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+def wait_for_query(athena, query_id: str, timeout: float = 300) -> dict:
+    """Poll GetQueryExecution until the query ends; return its ``QueryExecution``.
+
+    What you do on AWS too (boto3 has no Athena waiter): ask again, a little
+    less often each time (20 ms, 40 ms ... at most every second), until the
+    state is SUCCEEDED, FAILED or CANCELLED. Uses only the boto3 client, so
+    it works against the local stack and against AWS alike.
+    """
+    deadline, pause = time.monotonic() + timeout, 0.02
+    while True:
+        execution = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]
+        if execution["Status"]["State"] in FINAL_STATES or time.monotonic() > deadline:
+            return execution
+        time.sleep(pause)
+        pause = min(pause * 2, 1.0)

@@ -2,8 +2,8 @@
 
 moto keeps Athena's resources (work groups, named queries, data catalogs)
 but runs no SQL: every query "succeeds" at once with no rows. This data
-plane routes the query-execution operations to a real engine instead
-(``ctx.route``, see ``localaws/core/registry.py``):
+plane answers the query-execution operations with a real engine instead
+(``@operation``, see ``localaws/core/plane.py``):
 
 - ``StartQueryExecution`` queues the query and returns its id at once;
   the query runs in the background: ``QUEUED`` -> ``RUNNING`` ->
@@ -16,7 +16,7 @@ plane routes the query-execution operations to a real engine instead
   ``.csv.metadata``), as Athena writes them, and ``GetQueryResults`` pages
   through them with ``NextToken``.
 - ``Statistics.DataScannedInBytes`` is what the endpoint counted leaving
-  S3 for this query (``localaws/core/metering.py``), never a file size.
+  S3 for this query (``localaws/core/s3.py``), never a file size.
 """
 from __future__ import annotations
 
@@ -26,13 +26,12 @@ import io
 import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import boto3
-
-from localaws.core import DataPlane, data_plane
-from .errors import INTERNAL, SYSTEM, QueryCancelled, QueryFailed, invalid_request
+from localaws.core import Plane, local_hook, operation
+from localaws.core.waiting import wait_until
+from .errors import INTERNAL, SYSTEM, InvalidRequestException, QueryCancelled, QueryFailed
 
 PRECISION = {"varchar": 2147483647, "bigint": 19, "integer": 10, "smallint": 5, "tinyint": 3,
              "double": 17, "real": 7, "boolean": 0, "date": 0, "timestamp": 3}
@@ -63,6 +62,7 @@ class Execution:
     manifest: str | None = None
     connection: object = None
     cancel_reason: str | None = None
+    future: Future | None = None
 
     def cancel(self, reason: str) -> None:
         """Ask a running query to stop (its DuckDB connection is interrupted)."""
@@ -75,25 +75,18 @@ class Execution:
                 pass
 
 
-@data_plane("athena")
-class AthenaQueries(DataPlane):
+class AthenaPlane(Plane):
     """Queries on DuckDB over the stack's S3, tables in its Glue catalog."""
 
-    def install(self, ctx):
-        self.ctx = ctx
+    name = "athena"
+    services = ("athena",)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
         self.executions: dict[str, Execution] = {}
         self.tokens: dict[str, str] = {}
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
-        # One boto3 session: clients made from it share loaded service models (fast).
-        self.session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                             region_name=ctx.region)
-        self.s3 = self.session.client("s3", endpoint_url=ctx.endpoint)
-        self.glue = self.session.client("glue", endpoint_url=ctx.endpoint)
-        self.athena = self.session.client("athena", endpoint_url=ctx.endpoint)
-        for op in ("StartQueryExecution", "GetQueryExecution", "GetQueryResults", "StopQueryExecution",
-                   "ListQueryExecutions", "BatchGetQueryExecution", "GetQueryRuntimeStatistics"):
-            ctx.route("athena", op, getattr(self, op))
 
     def stop(self):
         for ex in list(self.executions.values()):
@@ -102,21 +95,24 @@ class AthenaQueries(DataPlane):
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     # -- teaching hooks -------------------------------------------------------
+    @local_hook("On AWS, Statistics.DataScannedInBytes (GetQueryExecution) is the billed figure; "
+                "the number of S3 objects opened is not reported.")
     def scan_stats(self, query_execution_id: str) -> dict:
         """What a query read: bytes (as billed) and the number of S3 objects opened."""
         ex = self._get(query_execution_id)
         return {"bytes_scanned": ex.scanned, "files_opened": ex.files_opened}
 
+    @local_hook("On AWS, poll GetQueryExecution until Status.State is SUCCEEDED, FAILED or CANCELLED.")
     def wait(self, query_execution_id: str, timeout: float = 300) -> str:
         """Block until the query ends; returns its final state."""
-        deadline = time.time() + timeout
         ex = self._get(query_execution_id)
-        while ex.state in ("QUEUED", "RUNNING") and time.time() < deadline:
-            time.sleep(0.02)
+        if ex.future is not None:
+            wait_until(future=ex.future, timeout=timeout)
         return ex.state
 
     # -- StartQueryExecution -------------------------------------------------
-    def StartQueryExecution(self, req):
+    @operation("StartQueryExecution")
+    def start_query_execution(self, req):
         p = req.params
         token = p.get("ClientRequestToken")
         if token and token in self.tokens:
@@ -128,7 +124,7 @@ class AthenaQueries(DataPlane):
         if config.get("EnforceWorkGroupConfiguration") or not location:
             location = wg_location or location
         if not location:
-            raise invalid_request("No output location provided. An output location is required either "
+            raise InvalidRequestException("No output location provided. An output location is required either "
                                   "through the Workgroup result configuration setting or as an API input.")
         context = p.get("QueryExecutionContext") or {}
         ex = Execution(id=str(uuid.uuid4()), query=p["QueryString"], database=context.get("Database", "default"),
@@ -141,43 +137,39 @@ class AthenaQueries(DataPlane):
             self.executions[ex.id] = ex
             if token:
                 self.tokens[token] = ex.id
-        self.pool.submit(self._run, ex)
+        ex.future = self.pool.submit(self._run, ex)
         return {"QueryExecutionId": ex.id}
 
     def _work_group_config(self, name: str) -> dict:
-        athena = self.athena
+        athena = self.ctx.client("athena")
         try:
             wg = athena.get_work_group(WorkGroup=name).get("WorkGroup")
         except athena.exceptions.InvalidRequestException:
             wg = None
         if not wg:
-            raise invalid_request(f"WorkGroup {name} is not found.")
+            raise InvalidRequestException(f"WorkGroup {name} is not found.")
         if wg.get("State") == "DISABLED":
-            raise invalid_request(f"WorkGroup {name} is disabled.")
+            raise InvalidRequestException(f"WorkGroup {name} is disabled.")
         return wg.get("Configuration") or {}
 
     # -- running -----------------------------------------------------------------
     def _run(self, ex: Execution) -> None:
-        import pyarrow.fs as pafs
         from .engine import Statement
         if ex.cancel_reason:
             return self._finish(ex, "CANCELLED", ex.cancel_reason)
         ex.state, ex.started = "RUNNING", time.time()
-        key = f"ATHENAQ{ex.id.replace('-', '')[:16].upper()}"
-        host = self.ctx.endpoint.split("://", 1)[1]
-        fs = pafs.S3FileSystem(access_key=key, secret_key="localaws", endpoint_override=host,
-                               scheme="http", region=self.ctx.region, allow_bucket_creation=False)
-        s3 = self.s3
-        reader_s3 = self.session.client("s3", endpoint_url=self.ctx.endpoint, aws_access_key_id=key,
-                                        aws_secret_access_key="localaws")
+        key = f"ATHENAQ{ex.id.replace('-', '')[:16].upper()}"   # the query's own key: its S3 reads are metered
+        fs = self.ctx.s3.filesystem(key)
+        s3 = self.ctx.client("s3")
+        reader_s3 = self.ctx.client("s3", access_key=key)
         try:
             self._check_output_bucket(s3, ex.output_location)
             sql = _bind(ex.query, ex.parameters)
             limit_reason = (f"Query cancelled: the query scanned more than the work group's "
                             f"limit of {ex.cutoff} bytes per query (BytesScannedCutoffPerQuery)")
-            with self.ctx.s3_meter.track(key, limit=ex.cutoff,
+            with self.ctx.s3.meter.track(key, limit=ex.cutoff,
                                          on_exceed=lambda: ex.cancel(limit_reason)) as usage:
-                statement = Statement(sql, ex.database, glue=self.glue, s3=s3, fs=fs,
+                statement = Statement(sql, ex.database, client=self.ctx.client, s3=s3, fs=fs,
                                       query_id=ex.id, output_location=ex.output_location,
                                       on_connection=lambda con: setattr(ex, "connection", con),
                                       cancelled=lambda: ex.cancel_reason, reader_s3=reader_s3)
@@ -243,7 +235,7 @@ class AthenaQueries(DataPlane):
     def _get(self, query_id) -> Execution:
         ex = self.executions.get(query_id or "")
         if ex is None:
-            raise invalid_request(f"QueryExecution {query_id} was not found")
+            raise InvalidRequestException(f"QueryExecution {query_id} was not found")
         return ex
 
     def _describe(self, ex: Execution) -> dict:
@@ -275,10 +267,12 @@ class AthenaQueries(DataPlane):
             out["SubstatementType"] = ex.substatement
         return out
 
-    def GetQueryExecution(self, req):
+    @operation("GetQueryExecution")
+    def get_query_execution(self, req):
         return {"QueryExecution": self._describe(self._get(req.params.get("QueryExecutionId")))}
 
-    def BatchGetQueryExecution(self, req):
+    @operation("BatchGetQueryExecution")
+    def batch_get_query_execution(self, req):
         found, missing = [], []
         for qid in req.params.get("QueryExecutionIds", []):
             if qid in self.executions:
@@ -288,7 +282,8 @@ class AthenaQueries(DataPlane):
                                 "ErrorMessage": f"QueryExecution {qid} was not found"})
         return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
 
-    def ListQueryExecutions(self, req):
+    @operation("ListQueryExecutions")
+    def list_query_executions(self, req):
         wg = req.params.get("WorkGroup") or "primary"
         ids = [e.id for e in sorted(self.executions.values(), key=lambda e: e.submitted, reverse=True)
                if e.work_group == wg]
@@ -299,18 +294,20 @@ class AthenaQueries(DataPlane):
             out["NextToken"] = _token(start + size)
         return out
 
-    def StopQueryExecution(self, req):
+    @operation("StopQueryExecution")
+    def stop_query_execution(self, req):
         ex = self._get(req.params.get("QueryExecutionId"))
         if ex.state in ("QUEUED", "RUNNING"):
             ex.cancel("Query was cancelled by user")
         return {}
 
-    def GetQueryResults(self, req):
+    @operation("GetQueryResults")
+    def get_query_results(self, req):
         ex = self._get(req.params.get("QueryExecutionId"))
         if ex.state in ("QUEUED", "RUNNING"):
-            raise invalid_request(f"Query has not yet finished. Current state: {ex.state}")
+            raise InvalidRequestException(f"Query has not yet finished. Current state: {ex.state}")
         if ex.state != "SUCCEEDED":
-            raise invalid_request(f"Query did not finish successfully. Final query state: {ex.state}"
+            raise InvalidRequestException(f"Query did not finish successfully. Final query state: {ex.state}"
                                   + (f"\n{ex.reason}" if ex.reason else ""))
         result = ex.result
         rows = []
@@ -320,7 +317,7 @@ class AthenaQueries(DataPlane):
         rows.extend(result.rows)
         size = int(req.params.get("MaxResults") or 1000)
         if not 1 <= size <= 1000:
-            raise invalid_request("MaxResults must be between 1 and 1000")
+            raise InvalidRequestException("MaxResults must be between 1 and 1000")
         start = _offset(req.params.get("NextToken"))
         page = rows[start:start + size]
         out = {"ResultSet": {"Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]}
@@ -332,7 +329,8 @@ class AthenaQueries(DataPlane):
             out["NextToken"] = _token(start + size)
         return out
 
-    def GetQueryRuntimeStatistics(self, req):
+    @operation("GetQueryRuntimeStatistics")
+    def get_query_runtime_statistics(self, req):
         ex = self._get(req.params.get("QueryExecutionId"))
         d = self._describe(ex)["Statistics"]
         rows = len(ex.result.rows) if ex.result is not None else 0
@@ -362,7 +360,7 @@ def _offset(token: str | None) -> int:
             raise ValueError(token)
         return int(number)
     except Exception:
-        raise invalid_request("The NextToken is not valid (it must come from a previous response)") from None
+        raise InvalidRequestException("The NextToken is not valid (it must come from a previous response)") from None
 
 
 def _statement_type(sql: str) -> str:

@@ -158,12 +158,14 @@ TRINO_MACROS = {
     "url_extract_protocol": "regexp_extract(u, '^([a-zA-Z][a-zA-Z0-9+.-]*)://', 1)",
 }
 class Statement:
-    """One query execution's work. ``ctx`` gives clients, ``fs`` the metered S3 filesystem."""
+    """One query execution's work. ``client(service)`` makes clients of the stack,
+    ``fs`` is the query's metered S3 filesystem."""
 
-    def __init__(self, sql: str, database: str, *, glue, s3, fs, query_id: str,
+    def __init__(self, sql: str, database: str, *, client, s3, fs, query_id: str,
                  output_location: str, on_connection=None, cancelled=None, reader_s3=None):
         self.sql, self.database = sql, database or "default"
-        self.glue, self.s3, self.fs = glue, s3, fs
+        self.client = client
+        self.glue, self.s3, self.fs = client("glue"), s3, fs
         self.query_id, self.output_location = query_id, output_location
         self.on_connection = on_connection or (lambda con: None)
         self.cancelled = cancelled or (lambda: None)

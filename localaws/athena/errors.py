@@ -38,5 +38,6 @@ class QueryCancelled(Exception):
         self.reason = reason
 
 
-def invalid_request(message: str, code: str = "InvalidRequestException") -> AWSError:
-    return AWSError(code, message, extra={"AthenaErrorCode": "INVALID_INPUT"})
+class InvalidRequestException(AWSError):
+    """A problem with the call itself (not with the query it starts)."""
+    extra = {"AthenaErrorCode": "INVALID_INPUT"}

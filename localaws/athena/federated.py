@@ -38,7 +38,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import boto3
 import pyarrow as pa
 from sqlglot import exp
 
@@ -61,18 +60,9 @@ def connector_source(name: str) -> str:
     return path.read_text()
 
 
-def _client(statement, service: str):
-    """A client of the stack's endpoint, made like the statement's Glue client."""
-    glue = statement.glue
-    creds = glue._get_credentials()
-    return boto3.client(service, endpoint_url=glue.meta.endpoint_url, region_name=glue.meta.region_name,
-                        aws_access_key_id=creds.access_key, aws_secret_access_key=creds.secret_key,
-                        config=glue.meta.config)
-
-
 def _catalog(statement, name: str, node) -> tuple[str, str]:
     """(catalog name as stored, connector function ARN) of a LAMBDA data catalog."""
-    athena = _client(statement, "athena")
+    athena = statement.client("athena")
     for candidate in dict.fromkeys([name, name.lower()]):
         try:
             found = athena.get_data_catalog(Name=candidate).get("DataCatalog")
@@ -104,7 +94,7 @@ class Connector:
 
     def __init__(self, statement, catalog: str, function: str):
         self.statement, self.catalog, self.function = statement, catalog, function
-        self.lam = _client(statement, "lambda")
+        self.lam = statement.client("lambda")
 
     def call(self, request: dict, context: str) -> dict:
         request = {**request, "catalogName": self.catalog, "queryId": self.statement.query_id}

@@ -1,11 +1,10 @@
 """AWS Lambda on your laptop: Python handlers really run, in child processes.
 
-Importing this package registers the Lambda data plane with the stack
-(see ``localaws/core/registry.py``); ``api.py`` holds the boto3-facing
-behaviour, ``engine.py`` the real execution, ``bootstrap.py`` the runtime
+``api.py`` holds the boto3-facing behaviour (``LambdaPlane``, see
+``docs/adding_a_service.md``), ``engine.py`` the real execution, ``bootstrap.py`` the runtime
 that runs inside each invocation, ``package.py`` builds .zip packages.
 """
-from .api import LambdaRuntime
+from .api import LambdaPlane
 from .package import zip_package
 
-__all__ = ["LambdaRuntime", "zip_package"]
+__all__ = ["LambdaPlane", "zip_package"]

@@ -3,7 +3,7 @@
 moto keeps the functions (CreateFunction, GetFunction, ListFunctions,
 event source mappings, S3 notification configurations) but can only run
 code inside Docker, which this course does without. This data plane plugs
-in behind moto (see ``localaws/core/registry.py``):
+in behind moto (see ``localaws/core/plane.py``):
 
 - ``CreateFunction`` / ``UpdateFunctionCode``: the .zip is checked first, so
   a broken package is refused with Lambda's error and nothing is stored;
@@ -31,48 +31,39 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus, unquote_plus
 
-from moto.awslambda.models import LambdaBackend, LambdaFunction
-from moto.awslambda.utils import get_backend
-import moto.s3.notifications as s3_notifications
-
-from localaws.core import DataPlane, data_plane, not_emulated
+from localaws.core import Plane, local_hook, moto_hook, not_emulated
+from localaws.core.waiting import wait_until
 from . import engine, errors
 
 MAX_PAYLOAD = 6 * 1024 * 1024   # 6 MB synchronous request/response payload
+MODELS = "moto.awslambda.models"
 
 
-@data_plane("lambda")
-class LambdaRuntime(DataPlane):
+class LambdaPlane(Plane):
     """Real execution of Python Lambda handlers in child processes."""
 
-    def install(self, ctx):
-        self.ctx = ctx
+    name = "awslambda"
+    services = ("lambda",)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
         self.cache = engine.CodeCache(os.path.join(ctx.work_dir, "lambda"))
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
         self._pending = 0
         self._idle = threading.Condition()
-        self.endpoint_env = {"AWS_ENDPOINT_URL": ctx.endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                             "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": ctx.region,
-                             "AWS_DEFAULT_REGION": ctx.region}
-        runtime = self
-        create = ctx.override(LambdaBackend, "create_function",
-                              lambda backend, spec: create(backend, runtime.checked(spec)))
-        update = ctx.override(LambdaBackend, "update_function_code",
-                              lambda backend, name, qualifier, body:
-                              update(backend, name, qualifier, runtime.checked(body, update=True)))
-        ctx.override(LambdaFunction, "invoke",
-                     lambda fn, body, headers, response_headers:
-                     runtime.invoke(fn, body, headers, response_headers))
-        ctx.override(LambdaBackend, "send_sqs_batch",
-                     lambda backend, arn, messages, queue_arn:
-                     runtime.sqs_batch(backend, arn, messages, queue_arn))
-        ctx.override(s3_notifications, "_invoke_awslambda",
-                     lambda account, event, arn, region: runtime.s3_event(account, event, arn, region))
 
     def stop(self):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     # -- CreateFunction / UpdateFunctionCode --------------------------------
+    @moto_hook(f"{MODELS}:LambdaBackend.create_function")
+    def create_function(self, moto_create, backend, spec):
+        return moto_create(backend, self.checked(spec))
+
+    @moto_hook(f"{MODELS}:LambdaBackend.update_function_code")
+    def update_function_code(self, moto_update, backend, name, qualifier, body):
+        return moto_update(backend, name, qualifier, self.checked(body, update=True))
+
     @staticmethod
     def checked(spec: dict, update: bool = False) -> dict:
         """Refuse a package Lambda would refuse, before moto stores anything."""
@@ -82,21 +73,27 @@ class LambdaRuntime(DataPlane):
                 raw = base64.b64decode(code["ZipFile"], validate=True)
                 zipfile.ZipFile(io.BytesIO(raw)).testzip()
             except (binascii.Error, zipfile.BadZipFile, ValueError):
-                raise errors.invalid_zip() from None
+                raise errors.InvalidParameterValueException(
+                    "Could not unzip uploaded file. Please check your file, then try to upload again.") from None
         if not update and spec.get("PackageType", "Zip") == "Zip" and not spec.get("Handler"):
-            raise errors.missing_handler()
+            raise errors.InvalidParameterValueException(
+                "Handler is required for a function with a .zip file deployment package.")
         return spec
 
     # -- Invoke --------------------------------------------------------------
-    def invoke(self, fn, body, headers, response_headers):
+    @moto_hook(f"{MODELS}:LambdaFunction.invoke")
+    def invoke(self, _moto_invoke, fn, body, headers, response_headers):
         """moto's ``LambdaFunction.invoke``, with real execution."""
         raw = body.encode() if isinstance(body, str) else (body or b"")
         if len(raw) > MAX_PAYLOAD:
-            raise errors.payload_too_large(len(raw), MAX_PAYLOAD)
+            raise errors.RequestTooLargeException(
+                f"Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation "
+                f"(got {len(raw)} bytes)")
         try:
             json.loads(raw or b"{}")
         except ValueError as exc:
-            raise errors.invalid_payload(str(exc)) from None
+            raise errors.InvalidRequestContentException(
+                f"Could not parse request body into json: Could not parse payload into json: {exc}") from None
         self._check_runnable(fn)
         kind = (headers.get("X-Amz-Invocation-Type") or "RequestResponse") if headers else "RequestResponse"
         if kind == "DryRun":
@@ -123,7 +120,7 @@ class LambdaRuntime(DataPlane):
         """Run one invocation now and write its CloudWatch Logs."""
         folder = self.cache.folder(fn.function_name, fn.code_sha_256, fn.code_bytes)
         stream = engine.log_stream_name(fn.version)
-        result = engine.run(fn, event, folder, endpoint_env=self.endpoint_env,
+        result = engine.run(fn, event, folder, endpoint_env=self.ctx.env(),
                             processes=self.ctx.processes, stream=stream)
         self._write_logs(fn.logs_group_name, stream, result.log_lines)
         return result
@@ -153,17 +150,19 @@ class LambdaRuntime(DataPlane):
                 self._pending -= 1
                 self._idle.notify_all()
 
+    @local_hook("On AWS, poll the function's effect instead (the S3 object or log line it writes).")
     def wait_idle(self, timeout: float = 60) -> bool:
         """Block until every queued asynchronous invocation has finished.
 
         A teaching convenience: on AWS you would poll the function's effect
         (an S3 object, a log line). Returns False if ``timeout`` passed first.
         """
-        with self._idle:
-            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+        return wait_until(lambda: self._pending == 0, timeout, condition=self._idle)
 
-    def s3_event(self, account_id, event_body, fn_arn, region):
+    @moto_hook("moto.s3.notifications:_invoke_awslambda")
+    def s3_event(self, _moto_notify, account_id, event_body, fn_arn, region):
         """S3 -> Lambda notification: one asynchronous invocation per event."""
+        from moto.awslambda.utils import get_backend
         try:
             fn = get_backend(account_id, region).get_function(fn_arn)
         except Exception:
@@ -176,7 +175,8 @@ class LambdaRuntime(DataPlane):
         self.submit(fn, json.dumps(event_body).encode())
 
     # -- SQS event source mapping -------------------------------------------
-    def sqs_batch(self, backend, function_arn, messages, queue_arn) -> bool:
+    @moto_hook(f"{MODELS}:LambdaBackend.send_sqs_batch")
+    def sqs_batch(self, _moto_send, backend, function_arn, messages, queue_arn) -> bool:
         """One invocation per batch of messages; True deletes them from the queue."""
         if not messages:
             return True

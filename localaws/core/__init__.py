@@ -1,8 +1,17 @@
-"""Shared plumbing of the local stack: endpoint, registry, errors, processes.
+"""Shared plumbing of the local stack, used by every service package.
 
-``core`` imports no service package; service packages import ``core``.
+- ``plane.py``: how a service plugs in (``Plane``, ``@operation``, ``@moto_hook``, ``@local_hook``);
+- ``context.py``: what a plane gets (clients per principal, env, S3, clock, processes);
+- ``errors.py``: AWS-shaped errors; ``server.py`` + ``wire.py``: the one HTTP endpoint;
+- ``s3.py``: S3 URIs, reads, writes and the byte meter; ``principals.py``: who signed a request;
+- ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
+- ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
+  the JVM, locked jar sets, Spark settings.
+
+``core`` imports no service package; service packages import ``core``
+(and never each other). The stack's front door is ``localaws/stack.py``.
 """
 from .errors import AWSError, not_emulated
-from .registry import Context, DataPlane, data_plane
+from .plane import Plane, local_hook, moto_hook, moto_property, operation
 
-__all__ = ["AWSError", "Context", "DataPlane", "data_plane", "not_emulated"]
+__all__ = ["AWSError", "Plane", "local_hook", "moto_hook", "moto_property", "not_emulated", "operation"]

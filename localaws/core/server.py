@@ -1,7 +1,7 @@
 """The one local AWS endpoint: moto's WSGI app behind a thin middleware.
 
 Request path: boto3 -> HTTP on 127.0.0.1:<free port> -> :class:`Middleware`
--> (a data plane's route, if one is registered for the operation)
+-> (a plane's ``@operation`` handler, if one is declared for the operation)
 -> moto's ``DomainDispatcherApplication`` (which picks the service backend).
 
 The middleware also keeps moto's failure modes away from learners:
@@ -9,41 +9,46 @@ The middleware also keeps moto's failure modes away from learners:
 - an operation moto has not implemented raises ``NotImplementedError``
   inside moto (which would become an HTML 500 that botocore retries): we
   answer ``501 NotImplemented`` naming the operation, in the service's format;
-- a request for a service moto does not serve at all gets the same answer;
+- a request moto has no route for, or for a service moto does not serve at
+  all, gets the same answer;
 - an :class:`AWSError` raised by our own code becomes that AWS error;
 - any other exception in our code becomes ``InternalFailure`` naming the
   exception, never a traceback page.
+
+Every request is attributed to the principal of its access key
+(``req.principal``), and the body bytes of every S3 ``GetObject`` answer
+are counted for the key that signed it (``core/s3.py``).
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
+from http import HTTPStatus
 from urllib.parse import parse_qs, unquote
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication, MotoRequestHandler, create_backend_app)
+from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from .errors import AWSError, not_emulated, render
+from .errors import AWSError, InternalFailure, not_emulated, render
 from .wire import WireRequest, identify
 
 log = logging.getLogger("localaws")
 log.addHandler(logging.NullHandler())   # internals never print into a notebook cell
 
-_REASONS = {200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-            403: "Forbidden", 404: "Not Found", 409: "Conflict", 413: "Request Entity Too Large",
-            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
-            503: "Service Unavailable"}
-
 
 def _status_line(status: int) -> str:
-    return f"{status} {_REASONS.get(status, 'Status')}"
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Status"
 
 
 def _read_request(environ) -> WireRequest:
     """Read the body once and put it back, so moto can read it again."""
-    import io
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
@@ -57,8 +62,17 @@ def _read_request(environ) -> WireRequest:
     return identify(req)
 
 
+def _has_route(app, environ) -> bool:
+    """Does moto's app for this service have a URL rule for this request?"""
+    try:
+        app.url_map.bind_to_environ(environ).match()
+        return True
+    except HTTPException:
+        return False
+
+
 class Middleware:
-    """WSGI middleware: routes, error translation, then moto."""
+    """WSGI middleware: plane operations, error translation, then moto."""
 
     def __init__(self, context):
         self.context = context
@@ -66,13 +80,16 @@ class Middleware:
 
     def __call__(self, environ, start_response):
         req = _read_request(environ)
+        req.principals = self.context.principals
         if req.protocol in ("json", "rest-json") and req.body and req.method in ("POST", "PUT"):
             try:
                 req.params = json.loads(req.body)
             except ValueError:
                 req.params = {}
+        registry = self.context.registry
         try:
-            handler = self.context.routed(req.service, req.operation)
+            registry.activate(req.service)
+            handler = registry.handler(req.service, req.operation)
             if handler is not None:
                 answer = handler(req)
                 if answer is not None:
@@ -86,6 +103,9 @@ class Middleware:
             if req.service and req.service != "s3" and app.service == "s3":
                 # moto falls back to S3 for services it does not know
                 raise not_emulated(req.service, None)
+            if not _has_route(app, environ):
+                # The operation exists in AWS but not in the emulator
+                raise not_emulated(req.service or "?", req.operation)
             return self._call_moto(app, environ, start_response, req)
         except AWSError as err:
             return self._send(start_response, render(err, req.protocol))
@@ -94,9 +114,8 @@ class Middleware:
                 not_emulated(req.service or "?", req.operation, str(exc)), req.protocol))
         except Exception as exc:  # a bug in the stand-in: say so, AWS-shaped
             log.debug("localaws internal error in %s:%s", req.service, req.operation, exc_info=True)
-            err = AWSError("InternalFailure",
-                           f"The local stand-in failed on {req.service}:{req.operation}: "
-                           f"{type(exc).__name__}: {exc}", 400, sender_fault=False)
+            err = InternalFailure(f"The local stand-in failed on {req.service}:{req.operation}: "
+                                  f"{type(exc).__name__}: {exc}", sender_fault=False)
             return self._send(start_response, render(err, req.protocol))
 
     def _call_moto(self, app, environ, start_response, req):
@@ -108,13 +127,9 @@ class Middleware:
 
         chunks = list(app(environ, capture))
         status = int(captured["status"].split()[0])
-        ctype = dict((k.lower(), v) for k, v in captured["headers"]).get("content-type", "")
-        if status == 404 and "text/html" in ctype:
-            # No route in moto: the operation exists in AWS but not in the emulator
-            raise not_emulated(req.service or "?", req.operation)
         if req.service == "s3" and req.operation == "GetObject" and status in (200, 206):
             bucket, _, key = req.path.lstrip("/").partition("/")
-            self.context.s3_meter.record(req.access_key, bucket, unquote(key),
+            self.context.s3.meter.record(req.access_key, bucket, unquote(key),
                                          sum(len(c) for c in chunks))
         start_response(captured["status"], captured["headers"])
         return chunks

@@ -47,9 +47,16 @@ class WireRequest:
     region: str = "us-east-1"
     access_key: str | None = None
     params: dict = field(default_factory=dict)  # decoded JSON body or form fields
+    principals: object = None                   # the stack's Principals (set by the middleware)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
+
+    @property
+    def principal(self):
+        """Who signed this request: an IAM user, a role session, or the account root
+        (looked up on first use; see ``core/principals.py``)."""
+        return self.principals.of_key(self.access_key) if self.principals else None
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,7 +1,6 @@
 """Amazon EMR on your laptop: a real Spark standalone cluster per RunJobFlow.
 
-Importing this package registers the EMR data plane with the stack (see
-``localaws/core/registry.py``); pyspark itself is never imported here, only
+``api.py`` holds ``EMRPlane`` (see ``docs/adding_a_service.md``); pyspark itself is never imported here, only
 started as separate processes when a cluster starts. ``api.py`` holds the
 boto3-facing behaviour, ``cluster.py`` the master and worker processes,
 ``steps.py`` spark-submit steps, ``driver/`` the EMRFS stand-in loaded by
@@ -14,9 +13,9 @@ from __future__ import annotations
 
 import time
 
-from .api import EMRDataPlane
+from .api import EMRPlane
 
-__all__ = ["EMRDataPlane", "wait_for_cluster", "wait_for_step"]
+__all__ = ["EMRPlane", "wait_for_cluster", "wait_for_step"]
 
 
 def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool = True) -> str:

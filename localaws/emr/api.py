@@ -3,7 +3,7 @@
 moto keeps EMR's records (clusters, instance groups, instances, steps) and
 answers in EMR's wire format, but nothing ever runs there: clusters are
 WAITING at once and steps never progress. This data plane plugs in behind
-the same boto3 calls (see ``localaws/core/registry.py``):
+the same boto3 calls (see ``localaws/core/plane.py``):
 
 - **RunJobFlow** checks the request as EMR does (one MASTER group, known
   instance types, valid ActionOnFailure...), takes InstanceGroups or
@@ -27,7 +27,7 @@ the same boto3 calls (see ``localaws/core/registry.py``):
 Describe*/List* then report what really happens: moto's records are
 updated from the processes, and the status fields are computed from them.
 
-The teaching hook :meth:`EMRDataPlane.interrupt_spot` stands in for EC2
+The teaching hook ``stack.local.emr.interrupt_spot`` stands in for EC2
 reclaiming a Spot instance (on AWS: a two-minute interruption notice, then
 the instance is gone): it SIGKILLs the node's processes.
 """
@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from localaws.core import DataPlane, data_plane
+from localaws.core import Plane, local_hook, moto_hook, moto_property, operation
 from . import errors, instances, steps
 from .cluster import Node, SparkCluster, now
 
@@ -97,62 +97,22 @@ class ClusterRun:
         self.events.append((round((now() - self.cluster.creation_datetime).total_seconds(), 1), message))
 
 
-@data_plane("emr")
-class EMRDataPlane(DataPlane):
+MODELS = "moto.emr.models"
+
+
+class EMRPlane(Plane):
     """Real Spark standalone clusters behind moto's EMR records."""
 
-    def install(self, ctx):
-        """Route every EMR operation here first; moto's EMR classes are patched on
-        the first EMR request (importing moto.emr pulls in moto.ec2, ~2 s, which
-        the stack's one-second start should not pay when no chapter uses EMR)."""
-        from localaws.core.wire import service_model
-        self.ctx = ctx
+    name = "emr"
+    services = ("emr",)
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
         self.root = Path(ctx.work_dir) / "emr"
         self.runs: dict[str, ClusterRun] = {}
         self.nodes: dict[str, Node] = {}
         self.step_infos: dict[str, StepInfo] = {}
         self.lock = threading.RLock()
-        self._patched = False
-        self._handlers = {"RunJobFlow": self._check_run_job_flow,
-                          "PutManagedScalingPolicy": self._put_policy,
-                          "GetManagedScalingPolicy": self._get_policy,
-                          "RemoveManagedScalingPolicy": self._remove_policy,
-                          "CancelSteps": self._cancel_steps,
-                          "ListInstanceFleets": self._list_fleets}
-        for operation in service_model("emr").operation_names:
-            ctx.route("emr", operation, self._dispatch)
-
-    def _dispatch(self, req):
-        self._patch_moto()
-        handler = self._handlers.get(req.operation)
-        return handler(req) if handler else None
-
-    def _patch_moto(self):
-        with self.lock:
-            if self._patched:
-                return
-            self._patched = True
-        from moto.emr.models import Cluster, ElasticMapReduceBackend, Instance, InstanceGroup, Step
-        from moto.emr.responses import ElasticMapReduceResponse
-        global _ORIGINAL_INSTANCE_STATUS
-        _ORIGINAL_INSTANCE_STATUS = None
-        ctx, plane = self.ctx, self
-        run_job_flow = ctx.override(ElasticMapReduceResponse, "run_job_flow",
-                                    lambda response: plane._run_job_flow(run_job_flow, response))
-        add_steps = ctx.override(ElasticMapReduceBackend, "add_job_flow_steps",
-                                 lambda backend, job_flow_id, new_steps:
-                                 plane._add_steps(add_steps, backend, job_flow_id, new_steps))
-        terminate = ctx.override(ElasticMapReduceBackend, "terminate_job_flows",
-                                 lambda backend, ids: plane._terminate(terminate, backend, ids))
-        modify = ctx.override(ElasticMapReduceBackend, "modify_instance_groups",
-                              lambda backend, groups: plane._modify_groups(modify, backend, groups))
-        # Status fields computed from the real processes.
-        ctx.override(Cluster, "status", property(self._cluster_status))
-        ctx.override(Step, "status", property(self._step_status))
-        ctx.override(Instance, "status", property(self._instance_status))
-        ctx.override(InstanceGroup, "status", property(self._group_status))
-        ctx.override(InstanceGroup, "running_instance_count", property(self._group_running))
-        ctx.override(InstanceGroup, "instance_running_count", property(self._group_running))
 
     def stop(self):
         for run in list(self.runs.values()):
@@ -163,39 +123,40 @@ class EMRDataPlane(DataPlane):
             run.spark.stop()
 
     # ================================================================ RunJobFlow
-    def _check_run_job_flow(self, req):
+    @operation("RunJobFlow")
+    def check_run_job_flow(self, req):
         """Refuse what EMR refuses, before moto records anything. Returns None (moto answers)."""
         params = req.params or {}
         inst = params.get("Instances") or {}
         if inst.get("InstanceFleets") and inst.get("InstanceGroups"):
-            raise errors.validation("Specify either InstanceGroups or InstanceFleets, not both.")
+            raise errors.ValidationException("Specify either InstanceGroups or InstanceFleets, not both.")
         groups = inst.get("InstanceGroups") or fleet_groups(inst.get("InstanceFleets") or [])
         if not groups:
             if inst.get("MasterInstanceType"):
                 groups = [{"InstanceRole": "MASTER", "InstanceType": inst["MasterInstanceType"], "InstanceCount": 1}]
             else:
-                raise errors.validation("Instance group configuration is required: specify Instances.InstanceGroups "
+                raise errors.ValidationException("Instance group configuration is required: specify Instances.InstanceGroups "
                                         "with a MASTER group (this stand-in does not accept InstanceCount alone).")
         roles = [g.get("InstanceRole") for g in groups]
         if roles.count("MASTER") != 1:
-            raise errors.validation("Exactly one MASTER instance group must be specified."
+            raise errors.ValidationException("Exactly one MASTER instance group must be specified."
                                     if roles.count("MASTER") == 0 else
                                     "Only one MASTER instance group can be specified.")
         if roles.count("CORE") > 1:
-            raise errors.validation("Only one CORE instance group can be specified.")
+            raise errors.ValidationException("Only one CORE instance group can be specified.")
         workers = 0
         for g in groups:
             self._check_group(g)
             if g["InstanceRole"] == "MASTER" and g.get("InstanceCount", 1) not in (1, 3):
-                raise errors.validation("The MASTER instance group must have 1 instance (or 3 for high availability).")
+                raise errors.ValidationException("The MASTER instance group must have 1 instance (or 3 for high availability).")
             if g["InstanceRole"] == "MASTER" and g.get("InstanceCount", 1) == 3:
                 raise errors.not_emulated("emr", "RunJobFlow", "multi-master (3 MASTER instances)")
             if g["InstanceRole"] == "TASK" and "CORE" not in roles:
-                raise errors.validation("A TASK instance group requires a CORE instance group.")
+                raise errors.ValidationException("A TASK instance group requires a CORE instance group.")
             if g["InstanceRole"] != "MASTER":
                 workers += g.get("InstanceCount", 0)
         if workers > MAX_WORKERS:
-            raise errors.validation(f"This local stand-in runs at most {MAX_WORKERS} CORE+TASK instances "
+            raise errors.ValidationException(f"This local stand-in runs at most {MAX_WORKERS} CORE+TASK instances "
                                     f"(one Spark worker process each) on this machine; {workers} were requested.")
         for step in params.get("Steps") or []:
             self._check_step(step)
@@ -207,26 +168,26 @@ class EMRDataPlane(DataPlane):
     def _check_group(g: dict) -> None:
         role = g.get("InstanceRole")
         if role not in ("MASTER", "CORE", "TASK"):
-            raise errors.validation(f"Invalid InstanceRole: {role!r}; valid roles are MASTER, CORE and TASK.")
+            raise errors.ValidationException(f"Invalid InstanceRole: {role!r}; valid roles are MASTER, CORE and TASK.")
         if instances.lookup(g.get("InstanceType", "")) is None:
-            raise errors.validation(f"The instance type '{g.get('InstanceType')}' is not supported by Amazon EMR.")
+            raise errors.ValidationException(f"The instance type '{g.get('InstanceType')}' is not supported by Amazon EMR.")
         if g.get("Market", "ON_DEMAND") not in ("ON_DEMAND", "SPOT"):
-            raise errors.validation(f"Invalid Market: {g.get('Market')!r}; use ON_DEMAND or SPOT.")
+            raise errors.ValidationException(f"Invalid Market: {g.get('Market')!r}; use ON_DEMAND or SPOT.")
         count = g.get("InstanceCount")
         if count is None or int(count) < 0:
-            raise errors.validation(f"InstanceCount must be 0 or more for the {role} instance group; got {count}.")
+            raise errors.ValidationException(f"InstanceCount must be 0 or more for the {role} instance group; got {count}.")
         if g.get("BidPrice") is not None:
             try:
                 if float(g["BidPrice"]) <= 0:
                     raise ValueError
             except ValueError:
-                raise errors.validation(f"The bid price is invalid: {g['BidPrice']!r}.") from None
+                raise errors.ValidationException(f"The bid price is invalid: {g['BidPrice']!r}.") from None
 
     @staticmethod
     def _check_step(step: dict) -> None:
         action = step.get("ActionOnFailure", "TERMINATE_CLUSTER")
         if action not in ACTIONS:
-            raise errors.validation(f"1 validation error detected: Value '{action}' at 'steps.1.member.actionOnFailure' "
+            raise errors.ValidationException(f"1 validation error detected: Value '{action}' at 'steps.1.member.actionOnFailure' "
                                     f"failed to satisfy constraint: Member must satisfy enum value set: {list(ACTIONS)}")
         jar = (step.get("HadoopJarStep") or {}).get("Jar", "")
         args = (step.get("HadoopJarStep") or {}).get("Args") or []
@@ -235,7 +196,8 @@ class EMRDataPlane(DataPlane):
         if not args or args[0] != "spark-submit":
             raise errors.unsupported_step(f"command-runner.jar {args[:1]}: only 'spark-submit' runs locally")
 
-    def _run_job_flow(self, original, response):
+    @moto_hook("moto.emr.responses:ElasticMapReduceResponse.run_job_flow")
+    def run_job_flow(self, original, response):
         result = original(response)
         cluster_id = result.result["JobFlowId"]
         backend = response.backend
@@ -291,7 +253,8 @@ class EMRDataPlane(DataPlane):
             made.append(fleet)
         return made
 
-    def _list_fleets(self, req):
+    @operation("ListInstanceFleets")
+    def list_instance_fleets(self, req):
         run = self._run_or_error((req.params or {}).get("ClusterId", ""))
         if not run.fleets:
             return {"InstanceFleets": []}
@@ -457,7 +420,8 @@ class EMRDataPlane(DataPlane):
         run.queue.append(info)
         return info
 
-    def _add_steps(self, original, backend, job_flow_id, new_steps):
+    @moto_hook(f"{MODELS}:ElasticMapReduceBackend.add_job_flow_steps")
+    def add_job_flow_steps(self, original, backend, job_flow_id, new_steps):
         run = self.runs.get(job_flow_id)
         if job_flow_id not in backend.clusters:
             raise errors.no_cluster(job_flow_id)
@@ -480,9 +444,8 @@ class EMRDataPlane(DataPlane):
 
     def _driver_env(self, run: ClusterRun, info: StepInfo, folder: Path) -> dict:
         env = dict(run.spark.env)
-        env.update({"AWS_ENDPOINT_URL": self.ctx.endpoint, "AWS_ACCESS_KEY_ID": info.step.id,
-                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": self.ctx.region,
-                    "AWS_DEFAULT_REGION": self.ctx.region})
+        env.update(self.ctx.env())
+        env["AWS_ACCESS_KEY_ID"] = info.step.id      # the step's own key: its S3 reads are metered
         paths = [steps.DRIVER_SHIM] + [p for p in env.get("PYTHONPATH", "").split(":") if p]
         env["PYTHONPATH"] = ":".join(paths)
         core = [n for n in run.nodes.values() if n.role == "CORE" and n.state == "RUNNING"]
@@ -509,9 +472,9 @@ class EMRDataPlane(DataPlane):
         folder.mkdir(parents=True, exist_ok=True)
         error = None
         started = time.monotonic()
-        with self.ctx.s3_meter.track(step.id) as usage:
+        with self.ctx.s3.meter.track(step.id) as usage:
             try:
-                s3 = self._s3_as(step.id)
+                s3 = self.ctx.client("s3", access_key=step.id)   # the step's reads are metered
                 plan = steps.parse_args(list(step.args))
                 script = steps.fetch_script(s3, plan.script_uri, folder)
                 memory = min([n.memory_mb for n in run.nodes.values() if n.role != "MASTER"] or [512])
@@ -560,12 +523,6 @@ class EMRDataPlane(DataPlane):
             return None if run.keep_alive else ("TERMINATED", "ALL_STEPS_COMPLETED", "Steps completed")
         return ("TERMINATED_WITH_ERRORS", "STEP_FAILURE", "Shut down as step failed")
 
-    def _s3_as(self, access_key: str):
-        """An S3 client signing with ``access_key``, so the endpoint meters its reads separately."""
-        import boto3
-        return boto3.client("s3", endpoint_url=self.ctx.endpoint, region_name=self.ctx.region,
-                            aws_access_key_id=access_key, aws_secret_access_key="testing")
-
     def _finish_step(self, info: StepInfo, state: str, failure: dict | None) -> None:
         info.failure = failure
         step = info.step
@@ -592,7 +549,8 @@ class EMRDataPlane(DataPlane):
                 except Exception:     # a missing log bucket must not fail the step (EMR logs it)
                     log.debug("could not upload %s", name, exc_info=True)
 
-    def _cancel_steps(self, req):
+    @operation("CancelSteps")
+    def cancel_steps(self, req):
         params = req.params or {}
         cluster_id = params.get("ClusterId", "")
         run = self.runs.get(cluster_id)
@@ -620,13 +578,14 @@ class EMRDataPlane(DataPlane):
         return {"CancelStepsInfoList": answers}
 
     # ================================================================ termination
-    def _terminate(self, original, backend, ids):
+    @moto_hook(f"{MODELS}:ElasticMapReduceBackend.terminate_job_flows")
+    def terminate_job_flows(self, original, backend, ids):
         for job_flow_id in ids or []:
             if job_flow_id not in backend.clusters:
                 raise errors.no_cluster(job_flow_id)
         protected = [i for i in ids if backend.clusters[i].termination_protected]
         if protected:
-            raise errors.validation("Could not shut down one or more job flows since they are termination protected.")
+            raise errors.ValidationException("Could not shut down one or more job flows since they are termination protected.")
         done = []
         for job_flow_id in ids:
             run = self.runs.get(job_flow_id)
@@ -638,20 +597,21 @@ class EMRDataPlane(DataPlane):
         return done
 
     # ================================================================ resizing
-    def _modify_groups(self, original, backend, groups):
+    @moto_hook(f"{MODELS}:ElasticMapReduceBackend.modify_instance_groups")
+    def modify_instance_groups(self, original, backend, groups):
         for spec in groups or []:
             group_id = spec.get("instance_group_id") or spec.get("InstanceGroupId")
             group = backend.instance_groups.get(group_id)
             if group is None:
-                raise errors.invalid_request(f"Instance group id '{group_id}' is not valid.")
+                raise errors.InvalidRequestException(f"Instance group id '{group_id}' is not valid.")
             count = spec.get("instance_count", spec.get("InstanceCount"))
             if count is None:
                 continue
             count = int(count)
             if count < 0:
-                raise errors.validation(f"An instance group's instance count must be 0 or more; got {count}.")
+                raise errors.ValidationException(f"An instance group's instance count must be 0 or more; got {count}.")
             if group.role == "MASTER":
-                raise errors.validation("The MASTER instance group cannot be resized.")
+                raise errors.ValidationException("The MASTER instance group cannot be resized.")
             run = self.runs.get(group.cluster_id)
             if run is not None and run.cluster.state in FINISHED:
                 raise errors.cluster_finished(run.id, run.cluster.state)
@@ -659,9 +619,9 @@ class EMRDataPlane(DataPlane):
                 others = sum(len(self._live(run, g)) for g in run.cluster.instance_groups
                              if g.role != "MASTER" and g.id != group.id)
                 if others + count > MAX_WORKERS:
-                    raise errors.validation(f"This local stand-in runs at most {MAX_WORKERS} CORE+TASK instances.")
+                    raise errors.ValidationException(f"This local stand-in runs at most {MAX_WORKERS} CORE+TASK instances.")
                 if group.role == "CORE" and count < len(self._live(run, group)):
-                    raise errors.validation("Shrinking the CORE instance group is not supported by this stand-in "
+                    raise errors.ValidationException("Shrinking the CORE instance group is not supported by this stand-in "
                                             "(its nodes hold the cluster's HDFS data); resize a TASK group instead.")
         original(backend, groups)
         for spec in groups or []:
@@ -708,21 +668,22 @@ class EMRDataPlane(DataPlane):
     def _check_policy(self, policy: dict, groups: list | None = None) -> dict:
         limits = (policy or {}).get("ComputeLimits")
         if not limits:
-            raise errors.validation("ManagedScalingPolicy.ComputeLimits is required.")
+            raise errors.ValidationException("ManagedScalingPolicy.ComputeLimits is required.")
         unit = limits.get("UnitType")
         if unit not in ("Instances", "VCPU", "InstanceFleetUnits"):
-            raise errors.validation(f"Invalid UnitType {unit!r}: use Instances, VCPU or InstanceFleetUnits.")
+            raise errors.ValidationException(f"Invalid UnitType {unit!r}: use Instances, VCPU or InstanceFleetUnits.")
         if unit == "InstanceFleetUnits":
-            raise errors.validation("InstanceFleetUnits applies to instance fleets; this cluster uses instance groups.")
+            raise errors.ValidationException("InstanceFleetUnits applies to instance fleets; this cluster uses instance groups.")
         lo, hi = limits.get("MinimumCapacityUnits"), limits.get("MaximumCapacityUnits")
         if lo is None or hi is None or int(lo) < 1 or int(hi) < int(lo):
-            raise errors.validation("MinimumCapacityUnits must be at least 1 and at most MaximumCapacityUnits.")
+            raise errors.ValidationException("MinimumCapacityUnits must be at least 1 and at most MaximumCapacityUnits.")
         for name in ("MaximumOnDemandCapacityUnits", "MaximumCoreCapacityUnits"):
             if limits.get(name) is not None and int(limits[name]) > int(hi):
-                raise errors.validation(f"{name} must not exceed MaximumCapacityUnits.")
+                raise errors.ValidationException(f"{name} must not exceed MaximumCapacityUnits.")
         return policy
 
-    def _put_policy(self, req):
+    @operation("PutManagedScalingPolicy")
+    def put_managed_scaling_policy(self, req):
         params = req.params or {}
         run = self._run_or_error(params.get("ClusterId", ""))
         policy = self._check_policy(params.get("ManagedScalingPolicy"))
@@ -732,11 +693,13 @@ class EMRDataPlane(DataPlane):
             self._start_scaler(run)
         return {}
 
-    def _get_policy(self, req):
+    @operation("GetManagedScalingPolicy")
+    def get_managed_scaling_policy(self, req):
         run = self._run_or_error((req.params or {}).get("ClusterId", ""))
         return {"ManagedScalingPolicy": run.policy} if run.policy else {}
 
-    def _remove_policy(self, req):
+    @operation("RemoveManagedScalingPolicy")
+    def remove_managed_scaling_policy(self, req):
         run = self._run_or_error((req.params or {}).get("ClusterId", ""))
         run.policy = None
         return {}
@@ -755,7 +718,8 @@ class EMRDataPlane(DataPlane):
             run.scaler.start()
 
     # ================================================================ status fields
-    def _cluster_status(self, cluster):
+    @moto_property(f"{MODELS}:Cluster.status")
+    def cluster_status(self, _moto_status, cluster):
         run = self.runs.get(cluster.id)
         return {"State": cluster.state,
                 "StateChangeReason": {k: v for k, v in (("Code", run.reason_code if run else None),
@@ -764,7 +728,8 @@ class EMRDataPlane(DataPlane):
                 "Timeline": {"CreationDateTime": cluster.creation_datetime, "ReadyDateTime": cluster.ready_datetime,
                              "EndDateTime": cluster.end_datetime}}
 
-    def _step_status(self, step):
+    @moto_property(f"{MODELS}:Step.status")
+    def step_status(self, _moto_status, step):
         info = self.step_infos.get(step.id)
         status = {"State": step.state,
                   "StateChangeReason": ({"Message": step.last_state_change_reason}
@@ -775,16 +740,18 @@ class EMRDataPlane(DataPlane):
             status["FailureDetails"] = {k: v for k, v in info.failure.items() if v}
         return status
 
-    def _instance_status(self, inst):
+    @moto_property(f"{MODELS}:Instance.status")
+    def instance_status(self, moto_status, inst):
         node = self.nodes.get(inst.id)
         if node is None:
-            return _ORIGINAL_INSTANCE_STATUS.fget(inst)
+            return moto_status(inst)
         reason = {k: v for k, v in (("Code", node.reason_code), ("Message", node.reason)) if v}
         return {"State": node.state, "StateChangeReason": reason,
                 "Timeline": {"CreationDateTime": node.created, "ReadyDateTime": node.ready,
                              "EndDateTime": node.ended}}
 
-    def _group_status(self, group):
+    @moto_property(f"{MODELS}:InstanceGroup.status")
+    def group_status(self, _moto_status, group):
         run = self.runs.get(group.cluster_id)
         reason = {}
         if run is not None and group.state == "TERMINATED":
@@ -794,17 +761,24 @@ class EMRDataPlane(DataPlane):
                              "ReadyDateTime": run.cluster.ready_datetime if run else group.ready_date_time,
                              "EndDateTime": group.end_date_time}}
 
-    def _group_running(self, group):
+    @moto_property(f"{MODELS}:InstanceGroup.running_instance_count")
+    def group_running(self, _moto_count, group):
         nodes = [n for n in self.nodes.values() if n.group_id == group.id]
         if not nodes:
             return group.num_instances
         return sum(1 for n in nodes if n.state == "RUNNING")
 
+    @moto_property(f"{MODELS}:InstanceGroup.instance_running_count")
+    def group_running_count(self, moto_count, group):
+        return self.group_running(moto_count, group)
+
     # ================================================================ teaching hooks
+    @local_hook("On AWS, DescribeCluster and ListInstances describe the cluster; its processes are not visible.")
     def run(self, cluster_id: str) -> ClusterRun:
         """The local run of ``cluster_id`` (processes, nodes, history)."""
         return self._run_or_error(cluster_id)
 
+    @local_hook("On AWS, use AWS Fault Injection Service (action aws:ec2:send-spot-instance-interruptions) on the task group's instances.")
     def interrupt_spot(self, cluster_id: str, instance_group_id: str, instance_id: str | None = None) -> str:
         """Reclaim one Spot instance of ``instance_group_id``, as EC2 does: SIGKILL.
 
@@ -821,6 +795,7 @@ class EMRDataPlane(DataPlane):
         return self._lose(run, instance_group_id, instance_id, "spot interruption",
                           "Instance was interrupted: EC2 reclaimed the Spot capacity (spot interruption).")
 
+    @local_hook("On AWS, use AWS Fault Injection Service (e.g. aws:ec2:terminate-instances) on one of the cluster's instances.")
     def fail_instance(self, cluster_id: str, instance_group_id: str, instance_id: str | None = None) -> str:
         """An instance of any market fails (hardware fault, failed health check): SIGKILL, disk lost.
 
@@ -848,6 +823,7 @@ class EMRDataPlane(DataPlane):
         run.event(f"{what}: {group.role} instance {node.instance_id} killed (SIGKILL)")
         return node.instance_id
 
+    @local_hook("On AWS, run 'hdfs fsck / -files -blocks -locations' on the master node (an EMR step or SSH).")
     def hdfs_blocks(self, cluster_id: str) -> dict[str, list[str]]:
         """The NameNode's view: each HDFS file and the CORE instances holding it."""
         path = self._run_or_error(cluster_id).spark.folder / "namenode.json"
@@ -856,6 +832,7 @@ class EMRDataPlane(DataPlane):
         except (OSError, ValueError):
             return {}
 
+    @local_hook("On AWS, read the step's logs under LogUri and Spark's history server (the Spark UI of the cluster).")
     def step_details(self, step_id: str) -> dict:
         """Measured facts about a step: tasks (from Spark's event log), S3 staging, bytes read."""
         info = self.step_infos[step_id]
@@ -865,6 +842,7 @@ class EMRDataPlane(DataPlane):
                 "progress": {"total": p.tasks_total, "done": p.tasks_done, "running": p.tasks_running,
                              "pending": p.tasks_pending}}
 
+    @local_hook("On AWS, watch the running application in the Spark UI (or its REST API on the master node).")
     def wait_for_tasks(self, step_id: str, done: int = 1, timeout: float = 300) -> bool:
         """Block until the step's driver reports ``done`` finished tasks (for interrupting mid-job)."""
         info = self.step_infos[step_id]
@@ -877,6 +855,7 @@ class EMRDataPlane(DataPlane):
             time.sleep(0.1)
         return False
 
+    @local_hook("On AWS, the billed instance-hours are in AWS Cost Explorer (and ListInstances' timelines).")
     def usage(self, cluster_id: str) -> list[dict]:
         """Per instance: role, market, type and the seconds it ran (requested -> ended)."""
         run = self._run_or_error(cluster_id)
@@ -886,24 +865,26 @@ class EMRDataPlane(DataPlane):
                  "seconds": n.seconds(), "state": n.state}
                 for n in sorted(run.nodes.values(), key=lambda n: ("MASTER", "CORE", "TASK").index(n.role))]
 
+    @local_hook("On AWS, DescribeCluster's Status.Timeline and EMR's CloudWatch events give the state changes.")
     def history(self, cluster_id: str) -> list[tuple[datetime, str]]:
         return list(self._run_or_error(cluster_id).history)
 
+    @local_hook("On AWS, the cluster's events are EventBridge 'EMR Cluster State Change' events and its logs.")
     def events(self, cluster_id: str) -> list[tuple[float, str]]:
         return list(self._run_or_error(cluster_id).events)
 
+    @local_hook("On AWS, terminate the cluster (TerminateJobFlows) to stop its instances.")
     def pids(self, cluster_id: str | None = None) -> list[int]:
         """PIDs of the live JVMs of one cluster (or all), for checking clean-up."""
         runs = [self.runs[cluster_id]] if cluster_id else list(self.runs.values())
         return [pid for run in runs for pid in run.spark.pids()]
 
+    @local_hook("On AWS, the master node's web UIs are reached through an SSH tunnel or EMR's persistent UIs.")
     def ports(self, cluster_id: str) -> list[int]:
         run = self._run_or_error(cluster_id)
         nodes = [n for n in run.nodes.values() if n.port]
         return [p for n in nodes for p in (n.port, n.webui_port) if p]
 
-
-_ORIGINAL_INSTANCE_STATUS = None
 
 
 class _StartFailed(Exception):
@@ -927,7 +908,7 @@ def fleet_groups(fleets: list[dict], split: bool = False):
         role = fleet.get("InstanceFleetType")
         configs = fleet.get("InstanceTypeConfigs") or []
         if not configs:
-            raise errors.validation(f"The {role} instance fleet needs at least one InstanceTypeConfig.")
+            raise errors.ValidationException(f"The {role} instance fleet needs at least one InstanceTypeConfig.")
         first = configs[0]
         weight = int(first.get("WeightedCapacity", 1) or 1)
         pieces = []
@@ -943,7 +924,7 @@ def fleet_groups(fleets: list[dict], split: bool = False):
             raise errors.not_emulated("emr", "RunJobFlow", "a CORE instance fleet with both On-Demand and Spot "
                                       "target capacity (use one market for the CORE fleet)")
         if role == "MASTER" and sum(p["InstanceCount"] for p in pieces) != 1:
-            raise errors.validation("The MASTER instance fleet must have a target capacity of exactly 1.")
+            raise errors.ValidationException("The MASTER instance fleet must have a target capacity of exactly 1.")
         out.append(pieces)
     return out if split else [p for pieces in out for p in pieces]
 

@@ -1,27 +1,28 @@
-"""EMR's API errors, with the codes and messages the EMR API reference uses.
+"""EMR's API errors, one class per error code the EMR API reference uses.
 
 EMR answers a malformed request with ``ValidationException`` and a request
 that names something that does not exist, or cannot be done in the
-resource's current state, with ``InvalidRequestException``.
+resource's current state, with ``InvalidRequestException``. The functions
+below build the messages that several operations share.
 """
 from localaws.core.errors import AWSError, not_emulated
 
 
-def validation(message: str) -> AWSError:
-    return AWSError("ValidationException", message)
+class ValidationException(AWSError):
+    pass
 
 
-def invalid_request(message: str) -> AWSError:
-    return AWSError("InvalidRequestException", message)
+class InvalidRequestException(AWSError):
+    pass
 
 
-def no_cluster(cluster_id: str) -> AWSError:
-    return invalid_request(f"Cluster id '{cluster_id}' is not valid.")
+def no_cluster(cluster_id: str) -> InvalidRequestException:
+    return InvalidRequestException(f"Cluster id '{cluster_id}' is not valid.")
 
 
-def cluster_finished(cluster_id: str, state: str) -> AWSError:
-    return validation("A job flow that is shutting down, terminated, or finished may not be modified. "
-                      f"(cluster {cluster_id} is {state})")
+def cluster_finished(cluster_id: str, state: str) -> ValidationException:
+    return ValidationException("A job flow that is shutting down, terminated, or finished may not be "
+                               f"modified. (cluster {cluster_id} is {state})")
 
 
 def unsupported_step(detail: str) -> AWSError:

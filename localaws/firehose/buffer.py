@@ -10,17 +10,19 @@ object, one OpenSearch ``_bulk`` request) when the first of two
   first record of the buffer arrived. 0 means "deliver at once".
 
 Here the size trigger fires in the request that fills the buffer, and a
-background thread (:class:`Flusher`) wakes up when the oldest buffer's
-interval ends. A cut batch is delivered on a small worker pool, one batch
+background thread wakes up when the oldest buffer's interval ends, on the
+stack's clock (``core/clock.py``: a frozen clock moves only when a notebook
+advances it, and the same code then delivers at once). A cut batch is delivered on a small worker pool, one batch
 at a time per stream so that objects and documents arrive in order.
 """
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+from localaws.core.waiting import wait_until
 
 MiB = 1024 * 1024
 
@@ -30,7 +32,7 @@ class Record:
     record_id: str
     data: bytes
     arrival_ms: int            # approximateArrivalTimestamp, epoch milliseconds
-    arrival_mono: float        # time.monotonic() at arrival, for the interval trigger
+    arrival_mono: float        # the clock's monotonic reading at arrival, for the interval trigger
 
 
 @dataclass
@@ -76,9 +78,11 @@ class StreamBuffer:
 class Buffers:
     """Every stream's buffer, the flusher thread and the delivery pool."""
 
-    def __init__(self, deliver):
-        self._deliver = deliver                 # callable(Batch) -> (delivered, failed, dropped, info)
+    def __init__(self, deliver, clock):
+        self._deliver = deliver                 # callable(Batch) -> dict of counts and facts
+        self._clock = clock
         self._cv = threading.Condition()
+        clock.watch(self._cv)
         self._buffers: dict[str, StreamBuffer] = {}
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="firehose-delivery")
         self._stopping = False
@@ -88,7 +92,7 @@ class Buffers:
     # -- producer side ---------------------------------------------------------
     def put(self, name: str, size_mib: int, interval_s: int, payloads: list[bytes]) -> list[str]:
         """Append records to ``name``'s buffer; returns their RecordIds."""
-        now_ms, now = int(time.time() * 1000), time.monotonic()
+        now_ms, now = int(self._clock.time() * 1000), self._clock.monotonic()
         ids, cuts = [], []
         with self._cv:
             buf = self._buffers.get(name)
@@ -113,7 +117,7 @@ class Buffers:
 
     def _cut(self, buf: StreamBuffer, reason: str) -> Batch:
         """Take the buffer's records (caller holds ``_cv``)."""
-        batch = Batch(buf.name, buf.records, reason, time.monotonic())
+        batch = Batch(buf.name, buf.records, reason, self._clock.monotonic())
         buf.stats.in_flight += len(batch.records)
         buf.records, buf.size = [], 0
         return batch
@@ -132,7 +136,7 @@ class Buffers:
                     buf.stats.in_flight -= len(batch.records)
                     buf.records[:0] = batch.records       # back to the front, retried later
                     buf.size += sum(len(r.data) for r in batch.records)
-                    buf.not_before = time.monotonic() + buf.backoff
+                    buf.not_before = self._clock.monotonic() + buf.backoff
                     buf.backoff = min(buf.backoff * 2, 30.0)
                     self._cv.notify_all()
                 return
@@ -149,7 +153,7 @@ class Buffers:
     def _run(self) -> None:
         with self._cv:
             while not self._stopping:
-                now = time.monotonic()
+                now = self._clock.monotonic()
                 due, next_deadline = [], None
                 for buf in self._buffers.values():
                     deadline = buf.deadline()
@@ -168,7 +172,7 @@ class Buffers:
                     finally:
                         self._cv.acquire()
                     continue
-                self._cv.wait(timeout=None if next_deadline is None else max(0.0, next_deadline - now))
+                self._clock.wait(self._cv, None if next_deadline is None else next_deadline - now)
 
     # -- teaching hooks / lifecycle -------------------------------------------
     def stats(self, name: str) -> StreamStats:
@@ -188,8 +192,7 @@ class Buffers:
             bufs = [self._buffers[name]] if name in self._buffers else (
                 [] if name else list(self._buffers.values()))
             return all(not b.records and b.stats.in_flight == 0 for b in bufs)
-        with self._cv:
-            return self._cv.wait_for(idle, timeout=timeout)
+        return wait_until(idle, timeout, condition=self._cv)
 
     def flush(self, name: str) -> None:
         """Deliver ``name``'s buffer now and wait for it (used before DeleteDeliveryStream)."""
@@ -204,6 +207,7 @@ class Buffers:
             self._buffers.pop(name, None)
 
     def stop(self) -> None:
+        self._clock.unwatch(self._cv)
         with self._cv:
             self._stopping = True
             self._cv.notify_all()

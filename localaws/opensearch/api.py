@@ -5,51 +5,49 @@ DescribeDomain, ListDomainNames, DeleteDomain, and the older Elasticsearch
 Service names of the same operations) and invents an endpoint such as
 ``search.us-east-1.es.amazonaws.com`` that nothing answers. This data plane
 plugs in behind ``create_domain`` and ``delete_domain`` (see
-``localaws/core/registry.py``):
+``localaws/core/plane.py``):
 
 - **CreateDomain** starts a server for the domain (``engine.py``) and writes
   its address into the domain's ``Endpoint`` (``127.0.0.1:<port>``, host and
   port without a scheme, the way AWS reports ``search-....es.amazonaws.com``);
   a VPC domain gets it in ``Endpoints["vpc"]`` as on AWS.
 - **DeleteDomain** stops that server: the domain's indices are gone, as on AWS.
-- ``stack.opensearch.client()`` (no domain) reaches a default server, started
-  on first use, for chapters that only need "an OpenSearch".
+- ``stack.local.opensearch.client()`` (no domain) reaches a default server,
+  started on first use, for chapters that only need "an OpenSearch".
 
 With ``OPENSEARCH_URL`` set, every domain (and the default) is that one
 cluster: domains then share indices, and deleting a domain deletes nothing.
 
 The cluster settings of a domain (instance type and count, dedicated master
 nodes, zone awareness, EBS volumes) are recorded, not provisioned: they
-change the price (:meth:`OpenSearchPlane.domain_cost`), not the server.
+change the price (:func:`domain_cost`), not the server.
 """
 from __future__ import annotations
 
 import os
 import threading
 
-from moto.opensearch.models import OpenSearchServiceBackend
-
-from localaws.core import DataPlane, data_plane
+from localaws.core import Plane, local_hook, moto_hook
 from localaws.pricing import price
 from . import engine
 
 HOURS_PER_MONTH = 730          # AWS's convention for monthly estimates
+BACKEND = "moto.opensearch.models:OpenSearchServiceBackend"
+ON_AWS_CLIENT = ("On AWS, build an opensearch-py client for the domain's Endpoint (DescribeDomain) "
+                 "with SigV4 or fine-grained access control credentials.")
 
 
-@data_plane("opensearch")
-class OpenSearchPlane(DataPlane):
+class OpenSearchPlane(Plane):
     """Search servers for OpenSearch Service domains, started on demand."""
 
-    def install(self, ctx):
-        self.ctx = ctx
+    name = "opensearch"
+    services = ("opensearch",)     # the older "es" client signs as OpenSearch too
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
         self._lock = threading.RLock()
         self._engines: dict[str | None, engine.Engine] = {}   # domain name (None: default)
         self._external = None
-        plane = self
-        create = ctx.override(OpenSearchServiceBackend, "create_domain",
-                              lambda backend, *a, **kw: plane._create_domain(create, backend, *a, **kw))
-        delete = ctx.override(OpenSearchServiceBackend, "delete_domain",
-                              lambda backend, domain_name: plane._delete_domain(delete, backend, domain_name))
 
     def stop(self):
         with self._lock:
@@ -58,7 +56,8 @@ class OpenSearchPlane(DataPlane):
             eng.stop()
 
     # -- control plane hooks ---------------------------------------------------
-    def _create_domain(self, original, backend, *args, **kwargs):
+    @moto_hook(f"{BACKEND}.create_domain")
+    def create_domain(self, original, backend, *args, **kwargs):
         domain = original(backend, *args, **kwargs)
         eng = self.engine(domain.domain_name)
         if domain.endpoint is not None:
@@ -67,7 +66,8 @@ class OpenSearchPlane(DataPlane):
             domain.endpoints = {"vpc": eng.endpoint}
         return domain
 
-    def _delete_domain(self, original, backend, domain_name):
+    @moto_hook(f"{BACKEND}.delete_domain")
+    def delete_domain(self, original, backend, domain_name):
         domain = original(backend, domain_name)
         with self._lock:
             eng = self._engines.pop(domain_name, None)
@@ -91,56 +91,55 @@ class OpenSearchPlane(DataPlane):
             self._engines[domain] = eng
             return eng
 
-    @property
-    def url(self) -> str:
-        """URL of the default server (``http://127.0.0.1:<port>``)."""
-        return self.engine().url
-
+    @local_hook("On AWS, the domain's Endpoint (DescribeDomain) is its URL: https://<Endpoint>.")
     def url_for(self, domain: str | None = None) -> str:
-        """URL of a domain's server, e.g. for a Lambda function's environment."""
+        """URL of a domain's server (None: the default one), e.g. for a Lambda function's environment."""
         return self.engine(domain).url
 
+    @local_hook(ON_AWS_CLIENT)
     def client(self, domain: str | None = None, **kwargs):
         """An ``opensearch-py`` client for ``domain`` (None: the default server)."""
         return self.engine(domain).client(**kwargs)
 
-    @property
+    @local_hook("On AWS, the engine is OpenSearch itself: see the domain's EngineVersion.")
     def kind(self) -> str:
         """``embedded`` (osmem-server) or ``external`` (``OPENSEARCH_URL``)."""
         return "external" if (self._external or os.environ.get("OPENSEARCH_URL")) else "embedded"
 
+    @local_hook("On AWS, domains run on instances you never see: delete the domain to stop paying.")
     def running_pids(self) -> list[int]:
         """PIDs of the embedded servers now running (for tests and clean-up cells)."""
         with self._lock:
             return sorted(e.pid for e in self._engines.values()
                           if isinstance(e, engine.EmbeddedServer) and e.proc.poll() is None)
 
-    # -- cost ------------------------------------------------------------------
-    @staticmethod
-    def domain_cost(domain_status: dict, hours: float = HOURS_PER_MONTH) -> dict:
-        """What ``domain_status`` (DescribeDomain's ``DomainStatus``) costs for ``hours``.
 
-        OpenSearch Service bills each node per instance-hour (data nodes,
-        dedicated master nodes, UltraWarm nodes) plus the EBS storage attached
-        to every data node per GB-month. Prices come from the dated table in
-        ``localaws/pricing.py``; an instance type missing there raises KeyError.
-        """
-        cluster = domain_status.get("ClusterConfig", {})
-        lines = []
-        data_type = cluster.get("InstanceType", "r6g.large.search")
-        data_count = int(cluster.get("InstanceCount", 1))
-        lines.append(("data nodes", data_count, data_type,
-                      data_count * hours * price(f"opensearch.instance.{data_type}").usd))
-        if cluster.get("DedicatedMasterEnabled"):
-            master_type = cluster.get("DedicatedMasterType", data_type)
-            master_count = int(cluster.get("DedicatedMasterCount", 3))
-            lines.append(("dedicated master nodes", master_count, master_type,
-                          master_count * hours * price(f"opensearch.instance.{master_type}").usd))
-        ebs = domain_status.get("EBSOptions", {})
-        if ebs.get("EBSEnabled"):
-            gb = int(ebs.get("VolumeSize", 10)) * data_count
-            volume = ebs.get("VolumeType", "gp3")
-            lines.append(("EBS storage", gb, f"GB {volume}",
-                          gb * hours / HOURS_PER_MONTH * price(f"opensearch.ebs.{volume}").usd))
-        total = sum(line[3] for line in lines)
-        return {"hours": hours, "lines": lines, "usd": total}
+
+# -- cost ------------------------------------------------------------------
+def domain_cost(domain_status: dict, hours: float = HOURS_PER_MONTH) -> dict:
+    """What ``domain_status`` (DescribeDomain's ``DomainStatus``) costs for ``hours``.
+
+    OpenSearch Service bills each node per instance-hour (data nodes,
+    dedicated master nodes, UltraWarm nodes) plus the EBS storage attached
+    to every data node per GB-month. Prices come from the dated table in
+    ``localaws/pricing.py``; an instance type missing there raises KeyError.
+    """
+    cluster = domain_status.get("ClusterConfig", {})
+    lines = []
+    data_type = cluster.get("InstanceType", "r6g.large.search")
+    data_count = int(cluster.get("InstanceCount", 1))
+    lines.append(("data nodes", data_count, data_type,
+                  data_count * hours * price(f"opensearch.instance.{data_type}").usd))
+    if cluster.get("DedicatedMasterEnabled"):
+        master_type = cluster.get("DedicatedMasterType", data_type)
+        master_count = int(cluster.get("DedicatedMasterCount", 3))
+        lines.append(("dedicated master nodes", master_count, master_type,
+                      master_count * hours * price(f"opensearch.instance.{master_type}").usd))
+    ebs = domain_status.get("EBSOptions", {})
+    if ebs.get("EBSEnabled"):
+        gb = int(ebs.get("VolumeSize", 10)) * data_count
+        volume = ebs.get("VolumeType", "gp3")
+        lines.append(("EBS storage", gb, f"GB {volume}",
+                      gb * hours / HOURS_PER_MONTH * price(f"opensearch.ebs.{volume}").usd))
+    total = sum(line[3] for line in lines)
+    return {"hours": hours, "lines": lines, "usd": total}

@@ -24,6 +24,8 @@ import threading
 import time
 from urllib.parse import urlparse
 
+from localaws.core.waiting import wait_until
+
 
 def _osmem_binary() -> str:
     from osmem_server import resolve_binary
@@ -93,29 +95,22 @@ class EmbeddedServer(Engine):
                 pass
 
         threading.Thread(target=read_ready_line, name="osmem-stdout", daemon=True).start()
-        deadline = time.monotonic() + startup_timeout
-        while not ready and time.monotonic() < deadline and self.proc.poll() is None:
-            time.sleep(0.005)
-        if not ready:
+        wait_until(lambda: bool(ready) or self.proc.poll() is not None, startup_timeout, poll=0.005)
+        self.url = ready.get("url", "")
+        self.version = ready.get("version", "")
+        if not ready or not wait_until(self._healthy, startup_timeout, poll=0.01):
             processes.kill(self.proc)
             raise RuntimeError("osmem-server did not start; see " + log_path)
-        self.url = ready["url"]
-        self.version = ready.get("version", "")
         self.pid = self.proc.pid
-        self._wait_healthy(deadline)
         self.cold_start_s = time.monotonic() - started
 
-    def _wait_healthy(self, deadline: float) -> None:
+    def _healthy(self) -> bool:
         import urllib.request
-        while True:
-            try:
-                with urllib.request.urlopen(self.url + "/_cluster/health", timeout=2) as resp:
-                    if resp.status == 200:
-                        return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
+        try:
+            with urllib.request.urlopen(self.url + "/_cluster/health", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -18,7 +18,8 @@ The steps follow Firehose's documented pipeline:
    - OpenSearch Service (``AmazonopensearchserviceDestinationConfiguration``
      or the older ``ElasticsearchDestinationConfiguration``): one ``_bulk``
      request into ``IndexName`` (+ the rotation suffix); each record must be
-     one JSON document. Documents the cluster refuses are written to the S3
+     one JSON document (sent with opensearch-py's ``streaming_bulk``, in
+     requests of at most 10 MiB). Documents the cluster refuses are written to the S3
      backup bucket under ``AmazonOpenSearchService-failed/`` (or
      ``elasticsearch-failed/``), with the error, as Firehose does. With
      ``S3BackupMode=AllDocuments`` every record is also written to S3.
@@ -31,8 +32,9 @@ import json
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 
+from localaws.core import s3 as s3uri
 from .buffer import Batch, Record
 
 S3_KINDS = ("ExtendedS3", "S3")
@@ -76,7 +78,7 @@ class Deliverer:
             delivered, doc_failures = self._index(stream, kind, config, s3_conf, ok, info)
             failed += doc_failures
         info.update(delivered=delivered, failed=failed, dropped=dropped,
-                    latency_s=time.monotonic() - min(r.arrival_mono for r in batch.records),
+                    latency_s=self.ctx.clock.monotonic() - min(r.arrival_mono for r in batch.records),
                     delivery_s=time.monotonic() - started)
         return info
 
@@ -93,12 +95,12 @@ class Deliverer:
         suffix = ""
         if s3_conf.get("CompressionFormat") == "GZIP":
             body, suffix = gzip.compress(body), ".gz"
-        now = datetime.now(timezone.utc)
+        now = self.ctx.clock.now()
         prefix = s3_conf.get("Prefix", "") if prefix is None else prefix
         key = (f"{prefix}{now:%Y/%m/%d/%H}/{stream.delivery_stream_name}-{stream.version_id}-"
                f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{suffix}")
         bucket = s3_conf["BucketARN"].split(":")[-1]
-        self.ctx.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
+        self.ctx.s3.write(s3uri.join(bucket, key), body)
         return key
 
     def _write_errors(self, stream, s3_conf: dict, prefix: str, rows: list[dict]) -> None:
@@ -201,10 +203,9 @@ class Deliverer:
                 # "Dropped": intentionally discarded, counted as dropped
         return out, failures
 
-    @staticmethod
-    def _failure_row(r: Record, code: str, message: str, attempts: int = 1, **extra) -> dict:
+    def _failure_row(self, r: Record, code: str, message: str, attempts: int = 1, **extra) -> dict:
         return {"attemptsMade": attempts, "arrivalTimestamp": r.arrival_ms, "errorCode": code,
-                "errorMessage": message, "attemptEndingTimestamp": int(time.time() * 1000),
+                "errorMessage": message, "attemptEndingTimestamp": int(self.ctx.clock.time() * 1000),
                 "rawData": base64.b64encode(r.data).decode(), **extra}
 
     # -- OpenSearch ------------------------------------------------------------
@@ -229,56 +230,48 @@ class Deliverer:
         return config["IndexName"] + suffix
 
     def _index(self, stream, kind: str, config: dict, s3_conf: dict, records: list[Record], info: dict):
-        """Bulk-index ``records``; refused documents go to the S3 backup prefix."""
+        """Bulk-index ``records``; refused documents go to the S3 backup prefix.
+
+        A cluster that is down or overloaded (connection refused, 5xx, 429)
+        raises, and the buffer retries the whole batch later, as Firehose does.
+        """
         if config.get("S3BackupMode") == "AllDocuments" and records:
             self._write_s3(stream, s3_conf, [r.data for r in records])
         if not records:
             return 0, 0
-        import requests
+        from opensearchpy import OpenSearch, TransportError
+        from opensearchpy.helpers import streaming_bulk
         url, auth = self._opensearch_url(config)
-        index = self.index_name(config, datetime.now(timezone.utc))
+        index = self.index_name(config, self.ctx.clock.now())
         info["index"] = index
         with_ids = (config.get("DocumentIdOptions") or {}).get("DefaultDocumentIdFormat",
                                                                "FIREHOSE_DEFAULT") == "FIREHOSE_DEFAULT"
-        delivered, failures = 0, []
-        for part in _chunks(records, MAX_BULK_BYTES):
-            lines = []
-            for r in part:
-                action = {"_index": index, **({"_id": r.record_id} if with_ids else {})}
-                lines.append(json.dumps({"index": action}).encode())
-                lines.append(r.data.rstrip(b"\n").replace(b"\n", b" "))
-            body = b"\n".join(lines) + b"\n"
-            resp = requests.post(f"{url}/_bulk", data=body, auth=auth, verify=False, timeout=60,
-                                 headers={"Content-Type": "application/x-ndjson"})
-            if resp.status_code >= 500 or resp.status_code == 429:
-                raise ConnectionError(f"OpenSearch answered {resp.status_code} to _bulk")
-            if resp.status_code >= 400:               # the whole request was refused
-                for r in part:
-                    failures.append(self._failure_row(r, str(resp.status_code), resp.text[:1000],
-                                                      esDocumentId=r.record_id, esIndexName=index))
-                continue
-            for r, item in zip(part, resp.json()["items"]):
-                result = next(iter(item.values()))
-                if "error" in result:
+        client = OpenSearch(hosts=[url], http_auth=auth, verify_certs=False, ssl_show_warn=False,
+                            timeout=60)
+        actions = ({"_index": index, **({"_id": r.record_id} if with_ids else {}),
+                    "_source": r.data.rstrip(b"\n").replace(b"\n", b" ").decode("utf-8", "replace")}
+                   for r in records)
+        delivered, failures, seen = 0, [], 0
+        try:
+            for ok, item in streaming_bulk(client, actions, max_chunk_bytes=MAX_BULK_BYTES,
+                                           raise_on_error=False, yield_ok=True):
+                r, result = records[seen], next(iter(item.values()))
+                seen += 1
+                if ok:
+                    delivered += 1
+                else:
                     failures.append(self._failure_row(
-                        r, str(result.get("status", 400)), json.dumps(result["error"]),
+                        r, str(result.get("status", 400)), json.dumps(result.get("error")),
                         subsequenceNumber=0, esDocumentId=result.get("_id", ""),
                         esIndexName=index, esTypeName=""))
-                else:
-                    delivered += 1
+        except TransportError as exc:
+            status = exc.status_code if isinstance(exc.status_code, int) else 0
+            if status == 0 or status >= 500 or status == 429:
+                raise ConnectionError(f"OpenSearch answered {exc.status_code} to _bulk") from None
+            for r in records[seen:]:                   # the whole request was refused
+                failures.append(self._failure_row(r, str(status), str(exc.info)[:1000],
+                                                  esDocumentId=r.record_id, esIndexName=index))
         if failures:
             self._write_errors(stream, s3_conf, s3_conf.get("Prefix", "") + OPENSEARCH_KINDS[kind],
                                failures)
         return delivered, len(failures)
-
-
-def _chunks(records: list[Record], limit: int):
-    part, size = [], 0
-    for r in records:
-        if part and size + len(r.data) > limit:
-            yield part
-            part, size = [], 0
-        part.append(r)
-        size += len(r.data)
-    if part:
-        yield part

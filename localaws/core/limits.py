@@ -1,0 +1,74 @@
+"""Memory and CPU bounds for every engine the stack starts: one policy.
+
+The course must fit a 2-core, 24 GB laptop while several engines run at
+once (Spark daemons and executors, DuckDB for Athena, later Kafka, Flink,
+OpenSearch and a warehouse). Left alone, each JVM sizes its heap at a quarter
+of the machine's RAM and each DuckDB connection takes 80 % of it and every
+core: three of them would already claim more memory than there is. So every
+process kind gets an explicit bound here, and engines ask this module
+instead of choosing their own:
+
+- :func:`jvm_heap` -> ``-Xms``/``-Xmx`` options for a JVM of a given kind;
+- :func:`duckdb_config` -> ``memory_limit`` and ``threads`` for a DuckDB
+  connection of a given kind.
+
+Measured peak resident memory of each kind on this project's reference
+machine (2 cores, 24 GB, Java 17, pyspark 4.3, duckdb 2.0; see FACTS and
+``benchmarks/``), with the bound that holds it:
+
+============================  ============  =====================================
+process                       bound         measured peak RSS
+============================  ============  =====================================
+Spark master (EMR master)     256 MiB heap  ~245 MB
+Spark worker (EMR node)       256 MiB heap  ~235 MB
+Spark executor                instance's    ~290 MB with 512 MiB heap
+                              memory (512
+                              MiB-2 GiB)
+Spark driver (EMR step)       512 MiB heap  ~420 MB
+DuckDB, one Athena query      1 GiB, 2      ~150-400 MB on the chapters' queries
+                              threads
+Lambda handler (Python)       none (the     ~30-60 MB
+                              function's
+                              MemorySize is
+                              reported)
+osmem-server (OpenSearch)     none (Go)     ~20-60 MB for the chapters' indices
+============================  ============  =====================================
+
+A bound that is too small fails loudly (``java.lang.OutOfMemoryError``,
+DuckDB's ``OutOfMemoryException``, which Athena reports as
+``EXCEEDED_MEMORY_LIMIT``), never by swapping the laptop to a halt.
+"""
+from __future__ import annotations
+
+#: Heap of each JVM kind, in MiB. Executors are sized per EMR instance type
+#: (``localaws/emr/instances.py``) and pass their own figure.
+JVM_HEAP_MB = {
+    "spark-daemon": 256,       # standalone Master and Worker: they only coordinate
+    "spark-driver": 512,       # one per EMR step or Glue job
+    "spark-executor": 512,     # default; EMR passes the instance type's memory
+}
+
+#: Options every short-lived JVM of the course starts with: serial GC (no
+#: GC threads competing for 2 cores) and C1 only (faster start, enough for
+#: jobs of seconds).
+FAST_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
+#: DuckDB connections by kind.
+DUCKDB = {
+    "athena": {"memory_limit": "1GB", "threads": 2},
+}
+
+
+def jvm_heap(kind: str, heap_mb: int | None = None) -> str:
+    """``-Xms<n>m -Xmx<n>m`` for a JVM of ``kind`` (or of ``heap_mb`` MiB)."""
+    mb = heap_mb or JVM_HEAP_MB[kind]
+    return f"-Xms{mb}m -Xmx{mb}m"
+
+
+def heap_mb(kind: str) -> int:
+    return JVM_HEAP_MB[kind]
+
+
+def duckdb_config(kind: str) -> dict:
+    """``duckdb.connect(config=...)`` settings: memory and threads bounded, nothing downloaded."""
+    return {**DUCKDB[kind], "autoinstall_known_extensions": False, "autoload_known_extensions": False}
