@@ -7,15 +7,18 @@ import time
 
 import pytest
 
-from helpers import create_function, lambda_role
+from localaws.core.waiting import wait_until
+
 
 BUCKET = "t-firehose"
 
 
 @pytest.fixture(scope="module")
-def fh(stack):
+def fh(stack, lambda_role):
     stack.client("s3").create_bucket(Bucket=BUCKET)
-    yield stack.client("firehose")
+    client = stack.client("firehose")
+    client.role = lambda_role            # the role every stream of this module delivers with
+    yield client
     # Leave the shared session stack as we found it: no server keeps running.
     domains = stack.client("opensearch")
     for d in domains.list_domain_names()["DomainNames"]:
@@ -25,7 +28,7 @@ def fh(stack):
 
 def make_s3_stream(fh, stack, name, size_mb, interval_s, prefix=None, **extra):
     fh.create_delivery_stream(DeliveryStreamName=name, ExtendedS3DestinationConfiguration={
-        "RoleARN": lambda_role(stack), "BucketARN": f"arn:aws:s3:::{BUCKET}",
+        "RoleARN": fh.role, "BucketARN": f"arn:aws:s3:::{BUCKET}",
         "Prefix": prefix or f"{name}/", "BufferingHints": {"SizeInMBs": size_mb, "IntervalInSeconds": interval_s},
         **extra})
 
@@ -37,12 +40,7 @@ def objects(stack, prefix):
 
 
 def wait_for(predicate, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(predicate, timeout, poll=0.05)
 
 
 def test_interval_trigger_delivers_one_object_later(stack, fh):
@@ -55,6 +53,27 @@ def test_interval_trigger_delivers_one_object_later(stack, fh):
     assert objects(stack, "t-interval/") == [b"".join(r["Data"] for r in recs)]
     (delivery,) = stack.local.firehose.stats("t-interval")["deliveries"]
     assert delivery["reason"] == "interval" and delivery["records"] == 10
+
+
+def test_a_frozen_clock_delivers_a_15_minute_buffer_when_advanced(stack, fh):
+    """The same interval trigger, on the stack's clock: 900 s pass in no time."""
+    clock = stack.local.clock
+    clock.freeze()
+    try:
+        make_s3_stream(fh, stack, "t-clock", 128, 900)
+        fh.put_record_batch(DeliveryStreamName="t-clock", Records=[{"Data": b"tick\n"}] * 3)
+        clock.advance(899)
+        assert not stack.local.firehose.wait_idle("t-clock", timeout=0.5)   # 1 s of clock time left
+        assert objects(stack, "t-clock/") == []
+        started = time.monotonic()
+        clock.advance(1)
+        assert stack.local.firehose.wait_idle("t-clock", timeout=20)
+        assert time.monotonic() - started < 10                               # not 900 real seconds
+        assert objects(stack, "t-clock/") == [b"tick\n" * 3]
+        (delivery,) = stack.local.firehose.stats("t-clock")["deliveries"]
+        assert delivery["reason"] == "interval" and delivery["latency_s"] >= 900
+    finally:
+        clock.resume()
 
 
 def test_size_trigger_delivers_without_waiting_for_the_interval(stack, fh):
@@ -126,18 +145,18 @@ def test_unknown_stream(fh):
 
 @pytest.mark.parametrize("hints,field", [({"SizeInMBs": 129, "IntervalInSeconds": 60}, "sizeInMBs"),
                                          ({"SizeInMBs": 5, "IntervalInSeconds": 901}, "intervalInSeconds")])
-def test_buffering_hints_out_of_range(stack, fh, hints, field):
+def test_buffering_hints_out_of_range(stack, fh, hints, field, lambda_role):
     with pytest.raises(fh.exceptions.ClientError) as err:
         fh.create_delivery_stream(DeliveryStreamName="t-hints", ExtendedS3DestinationConfiguration={
-            "RoleARN": lambda_role(stack), "BucketARN": f"arn:aws:s3:::{BUCKET}", "BufferingHints": hints})
+            "RoleARN": lambda_role, "BucketARN": f"arn:aws:s3:::{BUCKET}", "BufferingHints": hints})
     assert err.value.response["Error"]["Code"] == "ValidationException"
     assert field in err.value.response["Error"]["Message"]
     assert "t-hints" not in fh.list_delivery_streams()["DeliveryStreamNames"]
 
 
-def test_missing_bucket_keeps_records_until_it_exists(stack, fh):
+def test_missing_bucket_keeps_records_until_it_exists(stack, fh, lambda_role):
     fh.create_delivery_stream(DeliveryStreamName="t-retry", ExtendedS3DestinationConfiguration={
-        "RoleARN": lambda_role(stack), "BucketARN": "arn:aws:s3:::t-not-yet",
+        "RoleARN": lambda_role, "BucketARN": "arn:aws:s3:::t-not-yet",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 0}})
     fh.put_record_batch(DeliveryStreamName="t-retry", Records=[{"Data": b"a\n"}, {"Data": b"b\n"}])
     assert wait_for(lambda: stack.local.firehose.stats("t-retry")["errors"])
@@ -149,14 +168,14 @@ def test_missing_bucket_keeps_records_until_it_exists(stack, fh):
     assert b"".join(s3.get_object(Bucket="t-not-yet", Key=k)["Body"].read() for k in keys) == b"a\nb\n"
 
 
-def test_opensearch_destination_indexes_and_backs_up_failures(stack, fh):
+def test_opensearch_destination_indexes_and_backs_up_failures(stack, fh, lambda_role):
     domain = stack.client("opensearch").create_domain(DomainName="t-fh")["DomainStatus"]
     client = stack.local.opensearch.client("t-fh")
     client.indices.create(index="t-events", body={"mappings": {"properties": {"n": {"type": "integer"}}}})
     fh.create_delivery_stream(DeliveryStreamName="t-os", AmazonopensearchserviceDestinationConfiguration={
-        "RoleARN": lambda_role(stack), "DomainARN": domain["ARN"], "IndexName": "t-events",
+        "RoleARN": lambda_role, "DomainARN": domain["ARN"], "IndexName": "t-events",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
-        "S3Configuration": {"RoleARN": lambda_role(stack), "BucketARN": f"arn:aws:s3:::{BUCKET}",
+        "S3Configuration": {"RoleARN": lambda_role, "BucketARN": f"arn:aws:s3:::{BUCKET}",
                             "Prefix": "t-os/"}})
     desc = fh.describe_delivery_stream(DeliveryStreamName="t-os")["DeliveryStreamDescription"]
     assert "AmazonopensearchserviceDestinationDescription" in desc["Destinations"][0]
@@ -192,8 +211,8 @@ def handler(event, context):
 '''
 
 
-def test_lambda_transformation(stack, fh):
-    lam = create_function(stack, "t-transform", TRANSFORM)
+def test_lambda_transformation(stack, fh, create_function):
+    lam = create_function("t-transform", TRANSFORM)
     arn = lam.get_function(FunctionName="t-transform")["Configuration"]["FunctionArn"]
     make_s3_stream(fh, stack, "t-lambda", 1, 1, ProcessingConfiguration={"Enabled": True, "Processors": [
         {"Type": "Lambda", "Parameters": [{"ParameterName": "LambdaArn", "ParameterValue": arn}]}]})
@@ -210,12 +229,12 @@ def test_lambda_transformation(stack, fh):
     assert sorted(json.loads(base64.b64decode(json.loads(l)["rawData"]))["n"] for l in failed.splitlines()) == [1, 11, 21]
 
 
-def test_cloudwatch_logs_subscription_to_opensearch(stack, fh):
+def test_cloudwatch_logs_subscription_to_opensearch(stack, fh, lambda_role):
     domain = stack.client("opensearch").create_domain(DomainName="t-logs")["DomainStatus"]
     fh.create_delivery_stream(DeliveryStreamName="t-logs", AmazonopensearchserviceDestinationConfiguration={
-        "RoleARN": lambda_role(stack), "DomainARN": domain["ARN"], "IndexName": "app-logs",
+        "RoleARN": lambda_role, "DomainARN": domain["ARN"], "IndexName": "app-logs",
         "BufferingHints": {"SizeInMBs": 1, "IntervalInSeconds": 1},
-        "S3Configuration": {"RoleARN": lambda_role(stack), "BucketARN": f"arn:aws:s3:::{BUCKET}"},
+        "S3Configuration": {"RoleARN": lambda_role, "BucketARN": f"arn:aws:s3:::{BUCKET}"},
         "ProcessingConfiguration": {"Enabled": True, "Processors": [
             {"Type": "Decompression", "Parameters": [{"ParameterName": "CompressionFormat", "ParameterValue": "GZIP"}]},
             {"Type": "CloudWatchLogProcessing", "Parameters": [
@@ -225,7 +244,7 @@ def test_cloudwatch_logs_subscription_to_opensearch(stack, fh):
     logs.create_log_group(logGroupName="/t/app")
     logs.create_log_stream(logGroupName="/t/app", logStreamName="s1")
     logs.put_subscription_filter(logGroupName="/t/app", filterName="all", filterPattern="",
-                                 destinationArn=arn, roleArn=lambda_role(stack))
+                                 destinationArn=arn, roleArn=lambda_role)
     now = int(time.time() * 1000)
     for batch in range(3):
         logs.put_log_events(logGroupName="/t/app", logStreamName="s1", logEvents=[

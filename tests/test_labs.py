@@ -230,20 +230,17 @@ def test_check_frame_equal_reports_the_first_useful_difference():
         grading.check_frame_equal(expected.assign(n=[2, 7]), expected)
 
 
-def test_bucket_checks_against_s3():
-    import boto3
-    from moto import mock_aws
-
-    with mock_aws():
-        s3 = boto3.client("s3", region_name="us-east-1")
-        with pytest.raises(grading.LabCheckFailed, match=r"create_bucket\(Bucket='lab'\)"):
-            grading.check_bucket_exists(s3, "lab")
-        s3.create_bucket(Bucket="lab")
-        with pytest.raises(grading.LabCheckFailed, match=r"at least 1 object\(s\) under s3://lab/raw/, found 0"):
-            grading.check_bucket_has_objects(s3, "lab", prefix="raw/")
-        s3.put_object(Bucket="lab", Key="raw/a.csv", Body=b"x\n")
-        s3.put_object(Bucket="lab", Key="other/b.csv", Body=b"x\n")
-        assert grading.check_bucket_has_objects(s3, "lab", prefix="raw/") == ["raw/a.csv"]
+def test_bucket_checks_against_s3(stack):
+    """On the session's stack (moto's mock_aws() would reset every backend of it)."""
+    s3 = stack.client("s3")
+    with pytest.raises(grading.LabCheckFailed, match=r"create_bucket\(Bucket='t-lab'\)"):
+        grading.check_bucket_exists(s3, "t-lab")
+    s3.create_bucket(Bucket="t-lab")
+    with pytest.raises(grading.LabCheckFailed, match=r"at least 1 object\(s\) under s3://t-lab/raw/, found 0"):
+        grading.check_bucket_has_objects(s3, "t-lab", prefix="raw/")
+    s3.put_object(Bucket="t-lab", Key="raw/a.csv", Body=b"x\n")
+    s3.put_object(Bucket="t-lab", Key="other/b.csv", Body=b"x\n")
+    assert grading.check_bucket_has_objects(s3, "t-lab", prefix="raw/") == ["raw/a.csv"]
 
 
 def test_passed_prints_a_tick(capsys):

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from helpers import create_function, log_messages
 
 HANDLERS = '''
 import json, os, time
@@ -35,10 +34,10 @@ def record(event, context):
 
 
 @pytest.fixture(scope="module")
-def lam(stack):
-    client = create_function(stack, "t-add", HANDLERS, "app.handler")
-    create_function(stack, "t-fails", HANDLERS, "app.fails")
-    create_function(stack, "t-sleeps", HANDLERS, "app.sleeps", timeout=1)
+def lam(stack, create_function):
+    client = create_function("t-add", HANDLERS, "app.handler")
+    create_function("t-fails", HANDLERS, "app.fails")
+    create_function("t-sleeps", HANDLERS, "app.sleeps", timeout=1)
     return client
 
 
@@ -59,39 +58,39 @@ def test_handler_exception_is_a_function_error(lam):
     assert any('File "/var/task/app.py"' in frame for frame in error["stackTrace"])
 
 
-def test_timeout_is_enforced(lam, stack):
+def test_timeout_is_enforced(lam, stack, log_messages):
     resp = lam.invoke(FunctionName="t-sleeps", Payload=b"{}")
     assert resp["FunctionError"] == "Unhandled"
     error = json.loads(resp["Payload"].read())
     assert error["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in error["errorMessage"]
     assert stack.processes.pids() == []        # the sleeping handler was killed
-    assert any("Status: timeout" in m for m in log_messages(stack, "t-sleeps"))
+    assert any("Status: timeout" in m for m in log_messages("t-sleeps"))
 
 
-def test_prints_are_captured_in_cloudwatch_logs(lam, stack):
+def test_prints_are_captured_in_cloudwatch_logs(lam, stack, log_messages):
     resp = lam.invoke(FunctionName="t-add", Payload=json.dumps({"a": 1, "b": 1}), LogType="Tail")
     tail = base64.b64decode(resp["LogResult"]).decode()
     assert "adding 1 and 1" in tail
-    messages = log_messages(stack, "t-add")
+    messages = log_messages("t-add")
     assert "adding 1 and 1" in messages
     assert any(m.startswith("START RequestId: ") for m in messages)
     assert any(m.startswith("REPORT RequestId: ") and "Billed Duration" in m for m in messages)
 
 
-def test_event_invocation_is_asynchronous(lam, stack):
+def test_event_invocation_is_asynchronous(lam, stack, log_messages):
     resp = lam.invoke(FunctionName="t-add", InvocationType="Event", Payload=json.dumps({"a": 5, "b": 5}))
     assert resp["StatusCode"] == 202
     assert resp["Payload"].read() == b""
     assert stack.local.awslambda.wait_idle(30)
-    assert "adding 5 and 5" in log_messages(stack, "t-add")
+    assert "adding 5 and 5" in log_messages("t-add")
 
 
-def test_s3_notification_invokes_once_per_object(stack):
+def test_s3_notification_invokes_once_per_object(stack, create_function, log_messages):
     s3 = stack.client("s3")
     s3.create_bucket(Bucket="t-incoming")
     s3.create_bucket(Bucket="t-out-s3")
-    lam = create_function(stack, "t-record-s3", HANDLERS, "app.record",
+    lam = create_function("t-record-s3", HANDLERS, "app.record",
                           Environment={"Variables": {"OUT_BUCKET": "t-out-s3"}})
     arn = lam.get_function(FunctionName="t-record-s3")["Configuration"]["FunctionArn"]
     s3.put_bucket_notification_configuration(Bucket="t-incoming", NotificationConfiguration={
@@ -102,17 +101,17 @@ def test_s3_notification_invokes_once_per_object(stack):
     assert stack.local.awslambda.wait_idle(60)
     seen = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="t-out-s3")["Contents"])
     assert seen == [f"seen/{k}" for k in keys]
-    starts = [m for m in log_messages(stack, "t-record-s3") if m.startswith("START")]
+    starts = [m for m in log_messages("t-record-s3") if m.startswith("START")]
     assert len(starts) == len(keys)           # exactly one invocation per object
 
 
-def test_sqs_event_source_mapping_delivers_and_deletes(stack):
+def test_sqs_event_source_mapping_delivers_and_deletes(stack, create_function):
     sqs = stack.client("sqs")
     s3 = stack.client("s3")
     s3.create_bucket(Bucket="t-out-sqs")
     queue_url = sqs.create_queue(QueueName="t-orders")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    lam = create_function(stack, "t-record-sqs", HANDLERS, "app.record",
+    lam = create_function("t-record-sqs", HANDLERS, "app.record",
                           Environment={"Variables": {"OUT_BUCKET": "t-out-sqs"}})
     lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="t-record-sqs", BatchSize=10)
     for body in ["order-1", "order-2", "order-3"]:

@@ -201,10 +201,28 @@ def test_oversized_request_is_refused_whole(client):
 
 
 def test_no_accepted_document_was_lost(client):
-    """Run last in this module: every document accepted above is still there."""
-    ids = {h["_id"] for h in client.search(index=INDEX, body={"size": 1000, "query": {"match_all": {}}})["hits"]["hits"]}
-    expected = {str(i) for i in range(20)} | {f"bulk-{i}" for i in (1, 2, 4, 5, 7, 8)} | {"ok-1"}
-    assert ids == expected
+    """A mix of accepted and refused writes on a fresh index: exactly the accepted ones stay."""
+    index = "t-ledger"
+    client.indices.create(index=index, body=MAPPING)
+    accepted = set()
+    for i in range(5):
+        client.index(index=index, id=str(i), body=GOOD[i])
+        accepted.add(str(i))
+    with pytest.raises(osx.RequestError):
+        client.index(index=index, id="bad", body={"name": "x", "stock": "many"})
+    actions = []
+    for i in range(6):
+        actions += [{"index": {"_index": index, "_id": f"bulk-{i}"}},
+                    {"name": f"bulk {i}", "stock": i if i % 3 else "not a number"}]
+    resp = client.bulk(body=actions)
+    accepted |= {item["index"]["_id"] for item in resp["items"] if "error" not in item["index"]}
+    with pytest.raises(osx.TransportError):
+        client.transport.perform_request("POST", f"/{index}/_doc",
+                                         body=json.dumps({"name": "x" * (101 * 1024 * 1024)}))
+    client.indices.refresh(index=index)
+    hits = client.search(index=index, body={"size": 1000, "query": {"match_all": {}}})["hits"]["hits"]
+    assert {h["_id"] for h in hits} == accepted == {"0", "1", "2", "3", "4", "bulk-1", "bulk-2",
+                                                   "bulk-4", "bulk-5"}
 
 
 # -- lifecycle -----------------------------------------------------------------
@@ -255,3 +273,14 @@ def test_server_exits_when_its_python_is_killed():
     while os.path.exists(f"/proc/{server}") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not os.path.exists(f"/proc/{server}")
+
+
+def test_domains_beyond_the_local_limit_are_refused_and_recorded_nowhere(stack, monkeypatch):
+    from localaws.opensearch import api
+    es = stack.client("opensearch")
+    before = {d["DomainName"] for d in es.list_domain_names()["DomainNames"]}
+    monkeypatch.setattr(api, "MAX_DOMAINS", len([d for d in before]))
+    with pytest.raises(es.exceptions.LimitExceededException) as err:
+        es.create_domain(DomainName="t-one-too-many")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
+    assert {d["DomainName"] for d in es.list_domain_names()["DomainNames"]} == before

@@ -92,7 +92,7 @@ CYCLES = """
 import json, sys
 sys.path.insert(0, "tests")
 import localaws
-from helpers import create_function
+from localaws.awslambda import zip_package
 from test_stack import child_pids, port_open
 
 before, ports = child_pids(), []
@@ -101,7 +101,11 @@ for i in range(20):
         ports.append(int(s.endpoint.rsplit(":", 1)[1]))
         s.client("s3").create_bucket(Bucket=f"cycle-{i}")
         if i % 5 == 0:   # now and then run a real handler: a child process
-            lam = create_function(s, f"cycle-{i}", "def handler(e, c):\\n    return 1\\n")
+            role = s.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            lam = s.client("lambda")
+            lam.create_function(FunctionName=f"cycle-{i}", Runtime="python3.11", Role=role,
+                                Handler="app.handler",
+                                Code={"ZipFile": zip_package({"app.py": "def handler(e, c):\\n    return 1\\n"})})
             assert lam.invoke(FunctionName=f"cycle-{i}")["Payload"].read() == b"1"
         buckets = [b["Name"] for b in s.client("s3").list_buckets()["Buckets"]]
         assert buckets == [f"cycle-{i}"], buckets      # every start is empty
@@ -122,9 +126,26 @@ def test_twenty_start_stop_cycles_leave_no_process_or_port():
 
 
 def test_stack_stops_at_interpreter_exit():
-    code = ("import localaws, json; s = localaws.start(); "
-            "print(s.endpoint.rsplit(':', 1)[1], flush=True)")
+    """Without an explicit stop(), the atexit hook ends what the stack started and removes its files.
+
+    The child below starts a process through the stack (as Lambda or Spark do) and exits; a
+    process started in its own session would outlive the interpreter, and the scratch folder
+    would stay, if the hook did not run.
+    """
+    code = ("import localaws, json, subprocess; s = localaws.start(); "
+            "p = s.processes.popen(['sleep', '120'], stdout=subprocess.DEVNULL); "
+            "print(json.dumps([s.endpoint.rsplit(':', 1)[1], p.pid, s.work_dir]), flush=True)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert not port_open(int(out.stdout.strip()))
+    port, pid, work_dir = json.loads(out.stdout)
+    assert not port_open(int(port))
+    assert not pathlib.Path(work_dir).exists()
+    assert not pathlib.Path(f"/proc/{pid}").exists() or _zombie_or_gone(pid)
+
+
+def _zombie_or_gone(pid: int) -> bool:
+    try:
+        return pathlib.Path(f"/proc/{pid}/stat").read_text().split(") ")[1].split()[0] == "Z"
+    except (FileNotFoundError, IndexError):
+        return True

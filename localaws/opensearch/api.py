@@ -29,9 +29,10 @@ import threading
 
 from localaws.core import Plane, local_hook, moto_hook
 from localaws.pricing import price
-from . import engine
+from . import engine, errors
 
 HOURS_PER_MONTH = 730          # AWS's convention for monthly estimates
+MAX_DOMAINS = 8                # a guard for this machine (one server process each), not an AWS quota
 BACKEND = "moto.opensearch.models:OpenSearchServiceBackend"
 ON_AWS_CLIENT = ("On AWS, build an opensearch-py client for the domain's Endpoint (DescribeDomain) "
                  "with SigV4 or fine-grained access control credentials.")
@@ -58,6 +59,12 @@ class OpenSearchPlane(Plane):
     # -- control plane hooks ---------------------------------------------------
     @moto_hook(f"{BACKEND}.create_domain")
     def create_domain(self, original, backend, *args, **kwargs):
+        with self._lock:
+            running = len([d for d in self._engines if d is not None])
+        if running >= MAX_DOMAINS and not os.environ.get("OPENSEARCH_URL"):
+            raise errors.LimitExceededException(
+                f"This local stand-in runs at most {MAX_DOMAINS} domains at once (one search server "
+                "process each); delete one first (DeleteDomain).")
         domain = original(backend, *args, **kwargs)
         eng = self.engine(domain.domain_name)
         if domain.endpoint is not None:
