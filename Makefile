@@ -47,7 +47,7 @@ RUN_ENV := java_home=$$($(VPY) tools/ensure_java.py --print-java-home) || exit 1
 setup: $(STAMP)
 	@echo "Ready. Next: make lab (open the course) | make test | make book | make bench | make clean"
 
-$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py
+$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fetch_jars.py
 	@if [ ! -x $(VPY) ]; then \
 	  py=$$($(FIND_PYTHON)) || exit 1; \
 	  echo "Creating $(VENV) with $$py ($$("$$py" -V 2>&1))"; \
@@ -61,6 +61,7 @@ $(STAMP): pyproject.toml constraints.txt tools/ensure_java.py
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install -c constraints.txt -e .
 	$(VPY) tools/ensure_java.py
+	$(VPY) tools/fetch_jars.py
 	@touch $@
 
 # (--allow-root only when run as root, e.g. in a container: Jupyter refuses otherwise.)

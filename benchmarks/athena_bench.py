@@ -15,9 +15,9 @@ import time
 
 import duckdb
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 
 import localaws
+from localaws.core.limits import duckdb_config
 from localaws.data import export_table, nycflights13, upload_directory
 
 QUERY = "SELECT carrier, count(*) AS n, avg(dep_delay) AS d FROM {t} GROUP BY carrier ORDER BY carrier"
@@ -65,10 +65,9 @@ def main():
                          "LOCATION 's3://bench-lake/part/'")
     athena_query(athena, "MSCK REPAIR TABLE fpart")
 
-    fs = pafs.S3FileSystem(access_key="bench", secret_key="bench", scheme="http",
-                           endpoint_override=stack.endpoint.split("://")[1], region=stack.region)
+    fs = stack.context.s3.filesystem("bench")
     direct = ds.dataset("bench-lake/parquet/flights.parquet", filesystem=fs, format="parquet")
-    con = duckdb.connect()
+    con = duckdb.connect(config=duckdb_config("athena"))     # the same bounds as the stand-in
     con.register("direct", direct)
 
     for label, sql in (("aggregate", QUERY), ("self-join", HEAVY)):

@@ -217,15 +217,15 @@ class AwsStack:
         self.local = AwsLocal()
 
     def client(self, service: str, principal: str | None = None, **kwargs):
-        if principal is not None:
-            raise LocalOnlyError("On AWS, sign as another principal with its own credentials: "
-                                 "boto3.Session(profile_name=...) or sts.assume_role(...).")
+        _own_credentials_only(principal)
         return self._session.client(service, **kwargs)
 
-    def resource(self, service: str, **kwargs):
+    def resource(self, service: str, principal: str | None = None, **kwargs):
+        _own_credentials_only(principal)
         return self._session.resource(service, **kwargs)
 
-    def env(self) -> dict[str, str]:
+    def env(self, principal: str | None = None) -> dict[str, str]:
+        _own_credentials_only(principal)
         return {"AWS_REGION": self.region} if self.region else {}
 
     def stop(self) -> None:
@@ -239,6 +239,12 @@ class AwsStack:
 
     def __repr__(self):
         return f"<localaws AwsStack, region {self.region}>"
+
+
+def _own_credentials_only(principal: str | None) -> None:
+    if principal is not None:
+        raise LocalOnlyError("On AWS, sign as another principal with its own credentials: "
+                             "boto3.Session(profile_name=...) or sts.assume_role(...).")
 
 
 def start(region: str | None = None) -> Stack | AwsStack:

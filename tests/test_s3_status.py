@@ -123,3 +123,31 @@ def test_pyarrow_reader_sees_missing_and_present_objects(stack, s3):
         fs.open_input_file(f"{BUCKET}/nope")
     with fs.open_input_file(f"{BUCKET}/{KEY}") as f:
         assert f.read() == BODY
+
+
+def test_expect_100_continue_gets_one_interim_answer(stack, s3):
+    """A client that sends ``Expect: 100-continue`` (the AWS SDK for Java's uploads) waits for
+    one "100 Continue", sends the body, then reads the final status; a second 100 breaks it."""
+    import socket
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    body = b"continued"
+    request = AWSRequest(method="PUT", url=f"{stack.endpoint}/{BUCKET}/expect.txt", data=body,
+                         headers={"Expect": "100-continue", "Content-Length": str(len(body))})
+    S3SigV4Auth(Credentials("testing", "testing"), "s3", "us-east-1").add_auth(request)
+    host, port = stack.endpoint.split("//")[1].split(":")
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"PUT /{BUCKET}/expect.txt HTTP/1.1\r\nHost: {host}:{port}\r\n{head}\r\n".encode())
+        interim = sock.recv(1024)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert interim.count(b"100 Continue") == 1
+        sock.sendall(body)
+        final = b""
+        while b"\r\n\r\n" not in final:
+            final += sock.recv(4096)
+    assert final.split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK", final[:200]
+    assert s3.get_object(Bucket=BUCKET, Key="expect.txt")["Body"].read() == body

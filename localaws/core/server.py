@@ -153,6 +153,15 @@ class _QuietHandler(MotoRequestHandler):
     def log_request(self, *args, **kwargs):
         pass
 
+    def handle_expect_100(self):
+        """Say nothing here: werkzeug answers ``Expect: 100-continue`` itself.
+
+        Python's ``http.server`` would send its own "100 Continue" first, and a
+        client (the AWS SDK for Java's async uploads) would take the second one
+        for the final answer to its PutObject.
+        """
+        return True
+
 
 class Endpoint:
     """A threaded HTTP server on 127.0.0.1 and a free port, serving the middleware."""

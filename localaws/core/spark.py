@@ -1,0 +1,141 @@
+"""Spark plumbing shared by the stand-ins that run Spark (EMR, and later Glue).
+
+Three things every Spark-based stand-in needs, kept here once:
+
+- :func:`spark_home`: where Spark is (the pyspark package);
+- :func:`s3a_conf`: the settings that let Spark read and write ``s3://``
+  on the local endpoint, through Hadoop's S3A connector;
+- :func:`release_conf`: the settings that make Spark 4 answer like the older
+  Spark an AWS release ships (EMR 7 and Glue 5 run Spark 3.5).
+
+How Spark reaches S3
+--------------------
+Spark never talks to S3 itself. It opens every path through Hadoop's
+``FileSystem`` API, and Hadoop picks the implementation by the URI scheme:
+``fs.<scheme>.impl`` names the class that serves ``<scheme>://``.
+
+- On **EMR** (and in **Glue** jobs) ``s3://`` is served by **EMRFS**,
+  Amazon's own connector, installed on every node; ``s3n://`` is mapped to
+  EMRFS too, for old scripts.
+- **S3A** (``s3a://``, class ``org.apache.hadoop.fs.s3a.S3AFileSystem``) is
+  Apache Hadoop's open-source connector: the ``hadoop-aws`` jar, built on the
+  AWS SDK for Java v2. It speaks the same S3 REST API, so it works against
+  any S3-compatible endpoint when told where it is.
+
+EMRFS is not open source, so locally every S3 scheme (``s3``, ``s3n``,
+``s3a``) is mapped onto S3A, pointed at the local endpoint. A learner's
+script keeps its ``s3://bucket/key`` paths, exactly as on EMR. The S3A jars
+are not in pyspark: ``make`` installs them (set ``s3a`` of ``jars.lock``,
+see ``localaws/core/jvm.py``), and :func:`s3a_conf` puts them on the driver's
+and the executors' classpath, as EMR's ``spark-defaults.conf`` does for EMRFS.
+
+Two differences a learner can see: Spark's output commit renames files
+(copy + delete on S3) and logs "Using standard FileOutputCommitter ... slow
+and potentially unsafe", where EMR uses its EMRFS S3-optimized committer; and
+EMRFS extras (consistent view, CSE encryption) do not exist.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+from urllib.parse import urlparse
+
+from . import jvm
+
+#: Hadoop's S3A connector classes: the FileSystem (``fs.<scheme>.impl``) and
+#: the AbstractFileSystem that FileContext users (Structured Streaming
+#: checkpoints) ask for (``fs.AbstractFileSystem.<scheme>.impl``).
+S3A_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
+S3A_ABSTRACT_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3A"
+
+
+def spark_home() -> str:
+    """The pyspark package folder: it holds ``bin/spark-submit``, ``bin/spark-class``
+    and ``jars/`` (the whole of Spark, as pip installs it)."""
+    spec = importlib.util.find_spec("pyspark")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("pyspark is not installed; run `make` in the project folder")
+    return list(spec.submodule_search_locations)[0]
+
+
+def s3a_conf(endpoint_url: str, access_key: str, secret_key: str,
+             region: str = "us-east-1") -> dict[str, str]:
+    """Spark settings for ``s3://``, ``s3n://`` and ``s3a://`` on ``endpoint_url``.
+
+    Pass them as ``--conf key=value`` to ``spark-submit``, or to
+    ``SparkSession.builder.config(key, value)`` *before* the session's JVM
+    starts (the classpath cannot change afterwards). Every ``spark.hadoop.X``
+    setting becomes Hadoop setting ``X`` in the driver and in every executor.
+
+    ``access_key`` is whatever the job should sign as: the local endpoint
+    accepts any key, and counts the bytes each key reads (its S3 byte meter),
+    so giving a job its own key gives it its own "bytes read" figure.
+    """
+    classpath = os.pathsep.join(str(path) for path in jvm.jars("s3a"))
+    conf = {
+        # The S3A jars on the JVM classpath of the driver and of every executor
+        # (EMR lists EMRFS's jars the same way in spark-defaults.conf).
+        "spark.driver.extraClassPath": classpath,
+        "spark.executor.extraClassPath": classpath,
+    }
+    hadoop = {
+        # Where S3 is: the local endpoint, plain HTTP, and the bucket in the
+        # path (http://host/bucket/key) since a local endpoint has no DNS
+        # name per bucket (bucket.s3.amazonaws.com).
+        "fs.s3a.endpoint": endpoint_url,
+        "fs.s3a.endpoint.region": region,
+        "fs.s3a.path.style.access": "true",
+        "fs.s3a.connection.ssl.enabled": str(urlparse(endpoint_url).scheme == "https").lower(),
+        # Who signs: fixed keys, not the default chain (environment, profile,
+        # EC2 instance role), which would find nothing or a real account.
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+        "fs.s3a.access.key": access_key,
+        "fs.s3a.secret.key": secret_key,
+        # S3 Express One Zone buckets need a CreateSession call first; the
+        # local endpoint has none, so never try it.
+        "fs.s3a.s3express.create.session": "false",
+        # AWS SDK 2.30+ sends a CRC checksum trailer with every upload unless
+        # told "only when required", and some S3-compatible stores reject it.
+        # Hadoop 3.5 already asks for "only when required" (its default);
+        # pinned so a later default cannot change what the endpoint receives.
+        # (moto 5.2 was checked to accept the trailers too.)
+        "fs.s3a.checksum.generation": "false",
+    }
+    for scheme in ("s3", "s3n", "s3a"):
+        # EMR's s3:// and the old s3n:// both become S3A here (see module docstring).
+        hadoop[f"fs.{scheme}.impl"] = S3A_FILESYSTEM
+        hadoop[f"fs.AbstractFileSystem.{scheme}.impl"] = S3A_ABSTRACT_FILESYSTEM
+    conf.update({f"spark.hadoop.{key}": value for key, value in hadoop.items()})
+    return conf
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """``"3.5.6"`` -> (3, 5, 6); EMR's ``"3.5.2-amzn-1"`` -> (3, 5, 2)."""
+    numbers = re.match(r"\d+(?:\.\d+)*", version.strip())
+    if not numbers:
+        raise ValueError(f"not a Spark version: {version!r} (expected e.g. '3.5.6')")
+    return tuple(int(part) for part in numbers.group(0).split("."))
+
+
+def release_conf(spark_version: str) -> dict[str, str]:
+    """Settings that make the local Spark 4 answer like Spark ``spark_version``.
+
+    AWS releases pin a Spark version (EMR 7.x and Glue 5.0 run Spark 3.5),
+    while the course runs the Spark 4 that pyspark installs. Where Spark 4
+    changed a default that changes *answers*, this restores the old one:
+
+    - ``spark.sql.ansi.enabled=false`` for Spark < 4. Spark 4.0 turned ANSI
+      SQL mode on by default (SPARK-44444; Spark SQL migration guide,
+      "Upgrading from Spark SQL 3.5 to 4.0"). With it on, an invalid cast or
+      an overflow raises an error (``CAST('x' AS INT)`` fails with
+      CAST_INVALID_INPUT); on Spark 3.5, and so on EMR 7 and Glue 5, it
+      returns NULL.
+
+    Only what was checked against the migration guide is listed; an empty
+    dict means "nothing to change" (Spark 4 and later).
+    """
+    conf: dict[str, str] = {}
+    if _version_tuple(spark_version) < (4,):
+        conf["spark.sql.ansi.enabled"] = "false"
+    return conf
