@@ -326,3 +326,28 @@ def test_missing_output_bucket_fails_the_query(athena):
     ex = wait(athena, start(athena, "SELECT 1", ResultConfiguration={"OutputLocation": "s3://no-such-out/x/"}))
     assert ex["Status"]["State"] == "FAILED"
     assert "Unable to verify/create output bucket no-such-out" in ex["Status"]["StateChangeReason"]
+
+
+# -- CTAS in every format, and the engine's memory bound --------------------------
+TYPED = ("SELECT carrier, dep_delay, CAST(time_hour AS date) AS dt, time_hour, "
+         "CASE WHEN origin = 'LGA' THEN NULL ELSE origin END AS origin FROM f_parquet WHERE day = 1")
+
+
+@pytest.mark.parametrize("fmt", ["PARQUET", "ORC", "AVRO", "TEXTFILE", "JSON"])
+def test_ctas_round_trips_in_every_format(athena, stack, fmt):
+    name = f"typed_{fmt.lower()}"
+    run(athena, f"CREATE TABLE {name} WITH (format = '{fmt}', partitioned_by = ARRAY['origin'], "
+                f"external_location = 's3://ath-lake/typed/{name}/') AS {TYPED}")
+    question = ("SELECT carrier, origin, count(*), sum(dep_delay), min(dt), max(time_hour) FROM {} "
+                "WHERE origin IN ('EWR', 'JFK') GROUP BY carrier, origin ORDER BY carrier, origin")
+    assert rows(athena, question.format(name))[1] == rows(athena, question.format(f"({TYPED})"))[1]
+    listed = stack.client("s3").list_objects_v2(Bucket="ath-lake", Prefix=f"typed/{name}/")["Contents"]
+    assert sorted({o["Key"].split("/")[2] for o in listed}) == ["origin=EWR", "origin=JFK", "origin=__HIVE_DEFAULT_PARTITION__"]
+
+
+def test_a_query_over_the_memory_bound_fails_like_athena(athena, monkeypatch):
+    from localaws.core import limits
+    monkeypatch.setitem(limits.DUCKDB, "athena", {"memory_limit": "16MB", "threads": 1})
+    reason = failure(athena, "SELECT carrier, array_agg(CAST(time_hour AS varchar) || dest || origin) "
+                             "FROM f_big GROUP BY carrier")
+    assert reason == "EXCEEDED_MEMORY_LIMIT: Query exhausted resources at this scale factor"

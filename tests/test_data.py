@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import collections
 import gzip
+import io
 import ipaddress
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import fastavro
 import pandas as pd
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.orc as orc
@@ -22,6 +24,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import localaws.data as data
+from localaws.core.tables import avro_schema, encode
 from localaws.data import samples
 
 ACCOUNT = "123456789012"
@@ -451,3 +454,34 @@ def test_upload_directory_keeps_the_tree(tmp_path, stack):
     assert keys == sorted(listed) == sorted(f"raw/{p.relative_to(tmp_path).as_posix()}" for p in written)
     assert s3.get_object(Bucket="test-data-upload", Key=keys[0])["Body"].read() == written[0].read_bytes()
     assert data.upload_directory(s3, "test-data-upload", "", tmp_path)[0].startswith("AWSLogs/")
+
+
+# ---------------------------------------------------------------------------
+# core/tables.py: the one table-to-file encoder (export_table and Athena's CTAS use it)
+# ---------------------------------------------------------------------------
+
+def test_encode_text_formats():
+    utc = timezone.utc
+    table = pa.table({"n": pa.array([1, None], pa.int64()), "s": ['a,"b"', None],
+                      "t": pa.array([datetime(2013, 1, 1, 5, tzinfo=utc),
+                                     datetime(2013, 1, 1, 5, 0, 1, 500000, tzinfo=utc)], pa.timestamp("us", "UTC")),
+                      "d": pa.array([date(2013, 1, 2), None]), "x": [2.0, 0.1]})
+    assert encode(table, "csv").decode() == ('n,s,t,d,x\n1,"a,""b""",2013-01-01 05:00:00,2013-01-02,2.0\n'
+                                             ',,2013-01-01 05:00:01.500000,,0.1\n')
+    assert encode(table, "text", delimiter="|").decode() == ('1|a,"b"|2013-01-01 05:00:00|2013-01-02|2.0\n'
+                                                             '\\N|\\N|2013-01-01 05:00:01.500000|\\N|0.1\n')
+    lines = [json.loads(line) for line in encode(table, "jsonl").decode().splitlines()]
+    assert lines[1] == {"n": None, "s": None, "t": "2013-01-01T05:00:01.500000Z", "d": None, "x": 0.1}
+    packed = encode(table, "jsonl", "gzip")
+    assert gzip.decompress(packed) == encode(table, "jsonl") and packed == encode(table, "jsonl", "GZIP")
+
+
+def test_encode_avro_schema_follows_the_arrow_schema():
+    table = pa.table({"d": pa.array([date(2013, 1, 2), None]), "n": pa.array([1, 2], pa.int32()),
+                      "dec": pa.array([None, None], pa.decimal128(5, 2))})
+    types = {f["name"]: f["type"] for f in avro_schema(table)["fields"]}
+    assert types == {"d": ["null", {"type": "int", "logicalType": "date"}], "n": "long", "dec": ["null", "string"]}
+    assert list(fastavro.reader(io.BytesIO(encode(table, "avro", "deflate")))) == [
+        {"d": date(2013, 1, 2), "n": 1, "dec": None}, {"d": None, "n": 2, "dec": None}]
+    with pytest.raises(ValueError, match="Avro field names"):
+        avro_schema(pa.table({"count(*)": [1]}))

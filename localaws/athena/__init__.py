@@ -1,9 +1,12 @@
 """Amazon Athena on your laptop: Trino SQL on DuckDB over the stack's S3.
 
-``api.py`` holds ``AthenaPlane`` (see ``docs/adding_a_service.md``).
-``engine.py`` runs statements, ``sources.py`` reads table files,
-``catalog.py``/``ddl.py`` talk to the Glue Data Catalog, ``writer.py`` writes
-CTAS/INSERT/UNLOAD output. Heavy engines (DuckDB, sqlglot) load on first use.
+``api.py`` holds ``AthenaPlane``, the query API (see ``docs/adding_a_service.md``).
+``engine.py`` parses and runs a statement: SELECT itself, DDL through
+``ddl.py``, CTAS / INSERT INTO / UNLOAD through ``writer.py``.
+``catalog.py`` speaks to the Glue Data Catalog, ``sources.py`` reads table
+files from S3 (``federated.py`` reads tables through Lambda connectors),
+``results.py`` prints values as Athena does and ``errors.py`` names
+failures as Athena does. Heavy engines (DuckDB, sqlglot) load on first use.
 """
 from __future__ import annotations
 

@@ -159,20 +159,18 @@ class AthenaPlane(Plane):
             return self._finish(ex, "CANCELLED", ex.cancel_reason)
         ex.state, ex.started = "RUNNING", time.time()
         key = f"ATHENAQ{ex.id.replace('-', '')[:16].upper()}"   # the query's own key: its S3 reads are metered
-        fs = self.ctx.s3.filesystem(key)
-        s3 = self.ctx.client("s3")
-        reader_s3 = self.ctx.client("s3", access_key=key)
         try:
-            self._check_output_bucket(s3, ex.output_location)
+            self._check_output_bucket(ex.output_location)
             sql = _bind(ex.query, ex.parameters)
             limit_reason = (f"Query cancelled: the query scanned more than the work group's "
                             f"limit of {ex.cutoff} bytes per query (BytesScannedCutoffPerQuery)")
             with self.ctx.s3.meter.track(key, limit=ex.cutoff,
                                          on_exceed=lambda: ex.cancel(limit_reason)) as usage:
-                statement = Statement(sql, ex.database, client=self.ctx.client, s3=s3, fs=fs,
+                statement = Statement(sql, ex.database, client=self.ctx.client, s3=self.ctx.s3, access_key=key,
                                       query_id=ex.id, output_location=ex.output_location,
+                                      scratch=self.ctx.work_dir,
                                       on_connection=lambda con: setattr(ex, "connection", con),
-                                      cancelled=lambda: ex.cancel_reason, reader_s3=reader_s3)
+                                      cancelled=lambda: ex.cancel_reason)
                 try:
                     result = statement.run()
                 finally:
@@ -181,7 +179,7 @@ class AthenaPlane(Plane):
             if ex.cancel_reason:
                 raise QueryCancelled(ex.cancel_reason)
             ex.result, ex.statement_type, ex.substatement = result, result.statement_type, result.substatement
-            self._write_results(s3, ex)
+            self._write_results(ex)
             self._finish(ex, "SUCCEEDED")
         except QueryCancelled as exc:
             self._finish(ex, "CANCELLED", ex.cancel_reason or exc.reason)
@@ -195,41 +193,39 @@ class AthenaPlane(Plane):
             self._finish(ex, "FAILED", reason, {"ErrorCategory": SYSTEM, "ErrorType": INTERNAL,
                                                 "Retryable": False, "ErrorMessage": reason})
 
-    @staticmethod
-    def _check_output_bucket(s3, location: str) -> None:
+    def _check_output_bucket(self, location: str) -> None:
         bucket = location[5:].split("/", 1)[0] if location.startswith("s3://") else ""
         try:
-            s3.head_bucket(Bucket=bucket)
-        except Exception:
-            raise QueryFailed("HIVE_FILESYSTEM_ERROR",
-                              f"Unable to verify/create output bucket {bucket}") from None
+            exists = bool(bucket) and self.ctx.s3.bucket_exists(bucket)
+        except Exception:          # a name S3 refuses (botocore checks it before sending)
+            exists = False
+        if not exists:
+            raise QueryFailed("HIVE_FILESYSTEM_ERROR", f"Unable to verify/create output bucket {bucket}")
 
     def _finish(self, ex: Execution, state: str, reason: str | None = None, error: dict | None = None):
         ex.reason, ex.error, ex.completed = reason, error, time.time()
         ex.started = ex.started or ex.completed
         ex.state = state
 
-    def _write_results(self, s3, ex: Execution) -> None:
+    def _write_results(self, ex: Execution) -> None:
         """``<id>.csv`` (or ``.txt`` for DDL) + ``.metadata``, and the manifest of written files."""
-        result = ex.result
-        bucket, _, prefix = ex.output_location[5:].partition("/")
+        result, s3, out = ex.result, self.ctx.s3, ex.output_location
         if ex.statement_type == "DDL":
             body = "".join((row[0] or "") + "\n" for row in result.rows)
-            s3.put_object(Bucket=bucket, Key=f"{prefix}{ex.id}.txt", Body=body.encode())
+            s3.write(f"{out}{ex.id}.txt", body.encode())
         else:
             buf = io.StringIO()
-            out = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
             if result.columns:
-                out.writerow([c for c, _ in result.columns])
+                writer.writerow([c for c, _ in result.columns])
             for row in result.rows:
                 buf.write(",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) + "\n")
-            s3.put_object(Bucket=bucket, Key=f"{prefix}{ex.id}.csv", Body=buf.getvalue().encode())
+            s3.write(f"{out}{ex.id}.csv", buf.getvalue().encode())
             meta = "\n".join(f"{c}\t{t}" for c, t in result.columns)
-            s3.put_object(Bucket=bucket, Key=f"{prefix}{ex.id}.csv.metadata", Body=meta.encode())
+            s3.write(f"{out}{ex.id}.csv.metadata", meta.encode())
         if result.written or result.substatement in ("CREATE_TABLE_AS_SELECT", "INSERT", "UNLOAD"):
-            key = f"{prefix}{ex.id}-manifest.csv"
-            s3.put_object(Bucket=bucket, Key=key, Body="".join(u + "\n" for u in result.written).encode())
-            ex.manifest = f"s3://{bucket}/{key}"
+            body = "".join(u + "\n" for u in result.written)
+            ex.manifest = s3.write(f"{out}{ex.id}-manifest.csv", body.encode())
 
     # -- reading state -------------------------------------------------------
     def _get(self, query_id) -> Execution:

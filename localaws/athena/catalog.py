@@ -7,8 +7,9 @@ that definition back to know where the files are and how to read them. So a
 table created here is visible with ``glue.get_table``, and a table created
 through the Glue API (or a Glue crawler) is queryable from Athena.
 
-This module translates between Hive DDL and Glue's ``TableInput`` and reads
-tables back, always through the Glue API of the local stack.
+This module translates between Hive DDL and Glue's ``TableInput``, reads
+tables back and registers partitions, always through the Glue API of the
+local stack.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from localaws.core.s3 import folder
 from .errors import QueryFailed, DDL_FAILED
 
 # SerDe library -> (input format, output format), as Hive/Athena write them.
@@ -61,7 +63,6 @@ class Partition:
 @dataclass
 class Table:
     """What a query needs to know about a catalog table."""
-    database: str
     name: str
     columns: list[tuple[str, str]]            # (name, hive type), data columns
     partition_keys: list[tuple[str, str]]
@@ -69,8 +70,7 @@ class Table:
     serde: str
     serde_params: dict[str, str]
     params: dict[str, str]                     # TBLPROPERTIES
-    table_type: str = "EXTERNAL_TABLE"
-    view_sql: str | None = None
+    view_sql: str | None = None                # a view's query (Glue table type VIRTUAL_VIEW)
     partitions: list[Partition] = field(default_factory=list)
 
     @property
@@ -82,12 +82,8 @@ class Table:
                               f"Unable to create input format for SerDe '{self.serde}' "
                               f"(localaws reads: {', '.join(sorted(set(READERS.values())))})") from None
 
-    @property
-    def qualified(self) -> str:
-        return f"awsdatacatalog.{self.database}.{self.name}"
 
-
-def glue_table(raw: dict, database: str) -> Table:
+def glue_table(raw: dict) -> Table:
     """A :class:`Table` from ``glue.get_table()["Table"]``."""
     sd = raw.get("StorageDescriptor", {})
     serde = sd.get("SerdeInfo", {})
@@ -95,12 +91,12 @@ def glue_table(raw: dict, database: str) -> Table:
     if raw.get("TableType") == "VIRTUAL_VIEW":
         view_sql = decode_view(raw.get("ViewOriginalText", ""))
     return Table(
-        database=database, name=raw["Name"],
+        name=raw["Name"],
         columns=[(c["Name"].lower(), c["Type"].lower()) for c in sd.get("Columns", [])],
         partition_keys=[(c["Name"].lower(), c["Type"].lower()) for c in raw.get("PartitionKeys", [])],
         location=sd.get("Location", ""), serde=serde.get("SerializationLibrary", ""),
         serde_params=dict(serde.get("Parameters", {})), params=dict(raw.get("Parameters", {})),
-        table_type=raw.get("TableType", "EXTERNAL_TABLE"), view_sql=view_sql)
+        view_sql=view_sql)
 
 
 def table_input(name: str, columns, partition_keys, location: str, serde: str,
@@ -124,6 +120,22 @@ def table_input(name: str, columns, partition_keys, location: str, serde: str,
     }
 
 
+def hive_type(duck: str) -> str:
+    """A DuckDB result type as a Hive/Glue column type (``VARCHAR`` -> ``string``)."""
+    duck = duck.upper()
+    simple = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "SMALLINT": "smallint",
+              "TINYINT": "tinyint", "DOUBLE": "double", "FLOAT": "float", "BOOLEAN": "boolean",
+              "DATE": "date", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp",
+              "BLOB": "binary", "HUGEINT": "decimal(38,0)", "UBIGINT": "bigint", "UINTEGER": "bigint"}
+    if duck in simple:
+        return simple[duck]
+    if duck.startswith("DECIMAL"):
+        return duck.lower().replace(" ", "")
+    if duck.endswith("[]"):
+        return f"array<{hive_type(duck[:-2])}>"
+    return "string"
+
+
 # -- views -------------------------------------------------------------------
 # Athena stores a view in Glue as a VIRTUAL_VIEW whose ViewOriginalText is
 # "/* Presto View: <base64 of a JSON document with originalSql...> */".
@@ -145,10 +157,21 @@ def decode_view(text: str) -> str:
 
 
 # -- partitions ----------------------------------------------------------------
+def add_partitions(glue, db: str, name: str, partitions: list[Partition]) -> None:
+    """Register partitions (BatchCreatePartition, 100 per call, as Glue allows);
+    each gets the table's storage descriptor with its own location."""
+    table = glue.get_table(DatabaseName=db, Name=name)["Table"]
+    sd = table["StorageDescriptor"]
+    keys = [k["Name"] for k in table.get("PartitionKeys", [])]
+    inputs = [{"Values": [p.values[k] for k in keys],
+               "StorageDescriptor": {**sd, "Location": p.location}} for p in partitions]
+    for i in range(0, len(inputs), 100):
+        glue.batch_create_partition(DatabaseName=db, TableName=name, PartitionInputList=inputs[i:i + 100])
+
+
 def partition_location(table: Table, values: dict[str, str]) -> str:
     """Where a partition lives by default: ``<LOCATION>col=value/...``."""
-    base = table.location if table.location.endswith("/") else table.location + "/"
-    return base + "".join(f"{k}={values[k]}/" for k, _ in table.partition_keys)
+    return folder(table.location) + "".join(f"{k}={values[k]}/" for k, _ in table.partition_keys)
 
 
 def projected_partitions(table: Table) -> list[Partition] | None:
@@ -190,7 +213,7 @@ def projected_partitions(table: Table) -> list[Partition] | None:
                 loc = loc.replace("${" + k + "}", v)
         else:
             loc = partition_location(table, values)
-        partitions.append(Partition(values, loc if loc.endswith("/") else loc + "/"))
+        partitions.append(Partition(values, folder(loc)))
     return partitions
 
 

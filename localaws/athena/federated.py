@@ -41,7 +41,7 @@ from pathlib import Path
 import pyarrow as pa
 from sqlglot import exp
 
-from .errors import QueryFailed
+from .errors import QueryFailed, position_of
 from .sources import duck_type, ident
 
 CONNECTORS = Path(__file__).with_name("connectors")
@@ -85,7 +85,6 @@ def _catalog(statement, name: str, node) -> tuple[str, str]:
 
 
 def _position(statement, node):
-    from .engine import position_of
     return position_of(statement.sql, node.catalog) if node is not None else (None, None)
 
 
@@ -116,8 +115,6 @@ class Connector:
 
 class FederatedSource:
     """One federated table of one query: schema from the connector, then its rows."""
-
-    files_opened = 0   # Athena opens no S3 object: the connector reads the source
 
     def __init__(self, connector: Connector, database: str, table: str, node=None):
         self.connector, self.database, self.table, self.node = connector, database, table, node
@@ -170,7 +167,7 @@ class FederatedSource:
     # -- rows into DuckDB ----------------------------------------------------
     def register(self, con, name: str) -> None:
         """Read the records and create the view ``name`` with the table's typed columns."""
-        self.statement_check()
+        self.connector.statement.check()
         reply = self.connector.call({"@type": "ReadRecordsRequest", "tableName": self.table_name,
                                      "schema": {"fields": [{"name": n, "type": t} for n, t in self.fields]},
                                      "columns": self.columns, "constraints": self.constraints},
@@ -190,9 +187,6 @@ class FederatedSource:
         select = [f"CAST({ident(c)} AS {duck_type(t)}) AS {ident(c)}" if c in arrays
                   else f"CAST(NULL AS {duck_type(t)}) AS {ident(c)}" for c, t in self.fields]
         con.execute(f"CREATE VIEW {ident(name)} AS SELECT {', '.join(select)} FROM {ident(raw)}")
-
-    def statement_check(self):
-        self.connector.statement.check()
 
 
 def source(statement, catalog: str, database: str, table: str, node=None) -> FederatedSource:

@@ -29,7 +29,9 @@ import json
 
 import pyarrow as pa
 import pyarrow.dataset as ds
+from botocore.exceptions import ClientError
 
+from localaws.core.s3 import folder, join, split
 from .catalog import Partition, Table
 from .errors import QueryFailed, DATA_ERROR
 
@@ -46,31 +48,37 @@ def duck_type(hive_type: str) -> str:
         raise QueryFailed("HIVE_INVALID_METADATA", f"Unknown column type '{hive_type}'") from None
 
 
-def split_s3(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise QueryFailed("HIVE_INVALID_METADATA", f"Location '{uri}' is not an s3:// URI")
-    bucket, _, prefix = uri[5:].partition("/")
-    return bucket, prefix
+def s3_location(uri: str) -> tuple[str, str]:
+    """(bucket, key prefix) of a table or partition LOCATION; Athena reads only S3."""
+    try:
+        return split(uri)
+    except ValueError:
+        raise QueryFailed("HIVE_INVALID_METADATA", f"Location '{uri}' is not an s3:// URI") from None
 
 
 def list_files(s3, location: str) -> list[str]:
-    """``bucket/key`` of every data file under ``location`` (listing is not billed)."""
-    bucket, prefix = split_s3(location)
-    if prefix and not prefix.endswith("/"):
-        prefix += "/"
+    """``bucket/key`` of every data file under ``location`` (listing is not billed).
+
+    As in Hive, empty objects, "folder" markers and files whose name or
+    folder starts with ``_`` or ``.`` (``_SUCCESS``, ``.hidden/``) are not data.
+    """
+    bucket, prefix = s3_location(location)
+    prefix = folder(prefix) if prefix else ""
     files = []
     try:
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                name = obj["Key"][len(prefix):]
-                if obj["Size"] == 0 or obj["Key"].endswith("/"):
-                    continue
-                if any(part.startswith(SKIP_PREFIXES) for part in name.split("/")):
-                    continue
-                files.append(f"{bucket}/{obj['Key']}")
-    except s3.exceptions.NoSuchBucket:
+        objects = s3.list(join(bucket, prefix))
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NoSuchBucket":
+            raise
         raise QueryFailed("HIVE_FILESYSTEM_ERROR",
                           f"The bucket of location {location} does not exist", error_type=DATA_ERROR) from None
+    for obj in objects:
+        name = obj["Key"][len(prefix):]
+        if obj["Size"] == 0 or obj["Key"].endswith("/"):
+            continue
+        if any(part.startswith(SKIP_PREFIXES) for part in name.split("/")):
+            continue
+        files.append(f"{bucket}/{obj['Key']}")
     return sorted(files)
 
 
@@ -150,12 +158,17 @@ def ident(name: str) -> str:
 
 
 class Source:
-    """One table of one query: an object DuckDB can scan plus the SQL that types it."""
+    """One table of one query: an object DuckDB can scan plus the SQL that types it.
 
-    def __init__(self, table: Table, partitions: list[Partition] | None, fs, s3, check=lambda: None,
-                 reader_s3=None):
-        self.table, self.fs, self.s3, self.check = table, fs, s3, check
-        self.reader_s3 = reader_s3 or s3
+    ``s3`` is the stack's S3 (``core/s3.py``), used to list the files;
+    ``fs`` (a pyarrow filesystem) and ``reader`` (a boto3 S3 client) read
+    them, both signed with the query's own key so that the endpoint meters
+    them; ``check()`` raises when the query was cancelled.
+    """
+
+    def __init__(self, table: Table, partitions: list[Partition] | None, *, s3, fs, reader,
+                 check=lambda: None):
+        self.table, self.fs, self.reader, self.check = table, fs, reader, check
         if table.partition_keys:
             self.files = [(f, p) for p in partitions for f in list_files(s3, p.location)]
         else:
@@ -167,14 +180,14 @@ class Source:
         """A whole object, in 8 MiB ranged GETs signed with the query's key (so it is
         metered), checking between chunks whether the query was cancelled."""
         bucket, _, key = path.partition("/")
-        first = self.reader_s3.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{self.CHUNK - 1}")
+        first = self.reader.get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{self.CHUNK - 1}")
         parts = [first["Body"].read()]
         total = int(first["ContentRange"].rsplit("/", 1)[1]) if first.get("ContentRange") else len(parts[0])
         while sum(map(len, parts)) < total:
             self.check()
             start = sum(map(len, parts))
-            got = self.reader_s3.get_object(Bucket=bucket, Key=key,
-                                            Range=f"bytes={start}-{start + self.CHUNK - 1}")
+            got = self.reader.get_object(Bucket=bucket, Key=key,
+                                         Range=f"bytes={start}-{start + self.CHUNK - 1}")
             parts.append(got["Body"].read())
         return b"".join(parts)
 

@@ -4,25 +4,39 @@
 partitioned_by = ARRAY['month'], write_compression = 'SNAPPY') AS SELECT``
 is how Athena converts data (CSV to Parquet, say) without any other service:
 the query runs, its result is written to S3 in the chosen format, one folder
-per partition value (``month=1/``), and the new table is registered in the
-Glue catalog with its partitions. Athena refuses to write into a location
-that already holds files.
+per partition value (``month=1/``, Hive's layout; a NULL value goes to
+``month=__HIVE_DEFAULT_PARTITION__/``), and the new table is registered in
+the Glue catalog with its partitions. ``INSERT INTO`` appends files (and new
+partitions) to an existing table; ``UNLOAD`` writes files and registers
+nothing. Athena refuses to write into a location that already holds files,
+and a statement that fails leaves nothing half-written behind.
+
+Here the query's result (an Arrow table) is split by partition values with
+pyarrow's dataset writer, each part is encoded by ``core/tables.py`` (the
+encoder ``localaws.data`` uses too) and PUT to S3 as
+``<location><col=value/...><query id>_<n>.<ext>``.
 """
 from __future__ import annotations
 
-import io
-import json
+import re
+import tempfile
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 from sqlglot import exp
 
-from .catalog import Partition, SERDES
+from localaws.core.s3 import folder
+from localaws.core.tables import encode
+from .catalog import Partition, SERDES, add_partitions, hive_type, table_input
 from .errors import QueryFailed, DDL_FAILED
-from .sources import list_files, split_s3
+from .results import Result
+from .sources import list_files
 
 FORMATS = {"parquet", "orc", "avro", "textfile", "json"}
 DEFAULT_COMPRESSION = {"parquet": "gzip", "orc": "zlib", "avro": "null", "textfile": "gzip", "json": "gzip"}
+ENCODINGS = {"parquet": "parquet", "orc": "orc", "avro": "avro", "textfile": "text", "json": "jsonl"}
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
 
 def with_properties(tree: exp.Create) -> dict:
@@ -49,6 +63,8 @@ def with_properties(tree: exp.Create) -> dict:
 
 
 class OutputSpec:
+    """How to write: format, compression, partition columns, text delimiter."""
+
     def __init__(self, fmt: str, compression: str, partitioned_by: list[str], delimiter: str = ","):
         if fmt not in FORMATS:
             raise QueryFailed("INVALID_TABLE_PROPERTY", f"Unsupported format '{fmt}' "
@@ -66,6 +82,7 @@ class OutputSpec:
 
     @classmethod
     def for_table(cls, table) -> "OutputSpec":
+        """The spec of an existing table (INSERT INTO writes files like the ones it has)."""
         reader = table.reader
         fmt = {"parquet": "parquet", "orc": "orc", "avro": "avro", "json": "json"}.get(reader, "textfile")
         comp = table.params.get("write.compression", table.params.get("parquet.compression", "none"))
@@ -84,29 +101,25 @@ class OutputSpec:
         return params
 
     @property
+    def text(self) -> bool:
+        return self.format in ("textfile", "json")
+
+    @property
+    def codec(self) -> str | None:
+        """The codec files are written with. Text is compressed whole, with gzip or
+        zstd; other codecs for text are not supported locally (the text stays plain)."""
+        if self.text and self.compression not in ("gzip", "zstd"):
+            return None
+        return self.compression
+
+    @property
     def suffix(self) -> str:
         ext = {"parquet": ".parquet", "orc": ".orc", "avro": ".avro", "textfile": "", "json": ".json"}[self.format]
-        if self.format in ("textfile", "json") and self.compression == "gzip":
-            ext += ".gz"
-        if self.format in ("textfile", "json") and self.compression == "zstd":
-            ext += ".zst"
-        return ext
+        compressed = {"gzip": ".gz", "zstd": ".zst"}.get(self.codec, "") if self.text else ""
+        return ext + compressed
 
-
-def hive_type(duck: str) -> str:
-    """A DuckDB result type as a Hive/Glue column type."""
-    duck = duck.upper()
-    simple = {"VARCHAR": "string", "BIGINT": "bigint", "INTEGER": "int", "SMALLINT": "smallint",
-              "TINYINT": "tinyint", "DOUBLE": "double", "FLOAT": "float", "BOOLEAN": "boolean",
-              "DATE": "date", "TIMESTAMP": "timestamp", "TIMESTAMP WITH TIME ZONE": "timestamp",
-              "BLOB": "binary", "HUGEINT": "decimal(38,0)", "UBIGINT": "bigint", "UINTEGER": "bigint"}
-    if duck in simple:
-        return simple[duck]
-    if duck.startswith("DECIMAL"):
-        return duck.lower().replace(" ", "")
-    if duck.endswith("[]"):
-        return f"array<{hive_type(duck[:-2])}>"
-    return "string"
+    def encode(self, table: pa.Table) -> bytes:
+        return encode(table, ENCODINGS[self.format], self.codec, delimiter=self.delimiter)
 
 
 def require_empty(s3, location: str, what: str) -> None:
@@ -116,48 +129,46 @@ def require_empty(s3, location: str, what: str) -> None:
                           f"'{location}' before retrying.", error_type=DDL_FAILED)
 
 
-def delete(s3, uris: list[str]) -> None:
-    for uri in uris:
-        bucket, key = split_s3(uri)
-        s3.delete_object(Bucket=bucket, Key=key)
+# --------------------------------------------------------------------------
+# Files
+# --------------------------------------------------------------------------
+def partition(table: pa.Table, keys: list[str], scratch: str | None = None) -> list[tuple[dict, pa.Table]]:
+    """Split ``table`` by the values of ``keys`` the way Hive lays partitions out.
+
+    Returns one ``({key: value}, rows)`` per combination of values (None for
+    NULL), sorted by the values as text, with the rows in their original
+    order and without the key columns. Partition values are text in Hive
+    (folder names, catalog entries), so the key columns are made text first.
+    pyarrow's dataset writer does the split, into Arrow files under
+    ``scratch`` (a big partition may come back as several files, in order).
+    """
+    if not keys:
+        return [({}, table)]
+    for key in keys:
+        text = pa.array([None if v is None else str(v) for v in table[key].to_pylist()], pa.string())
+        table = table.set_column(table.column_names.index(key), key, text)
+    # The rows of a partition together (a stable sort keeps their order): the writer then
+    # finishes one partition before it starts the next, one file each, however many there are.
+    table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+    layout = ds.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+    pieces: dict[tuple, list[tuple[int, pa.Table]]] = {}
+    with tempfile.TemporaryDirectory(dir=scratch) as tmp:
+        ds.write_dataset(table, tmp, format="ipc", partitioning=layout, preserve_order=True,
+                         basename_template="part-{i}.arrow",
+                         max_partitions=max(1, table.num_rows))     # no limit of its own
+        for fragment in ds.dataset(tmp, format="ipc", partitioning=layout).get_fragments():
+            values = ds.get_partition_keys(fragment.partition_expression)
+            number = int(re.search(r"part-(\d+)\.arrow$", fragment.path).group(1))
+            pieces.setdefault(tuple(values.get(k) for k in keys), []).append((number, fragment.to_table()))
+    parts = []
+    for values in sorted(pieces, key=lambda values: [str(v) for v in values]):
+        files = sorted(pieces[values], key=lambda piece: piece[0])
+        parts.append((dict(zip(keys, values)), pa.concat_tables([rows for _, rows in files])))
+    return parts
 
 
-def _encode(table: pa.Table, spec: OutputSpec) -> bytes:
-    buf = io.BytesIO()
-    comp = None if spec.compression in ("none", "null", "uncompressed") else spec.compression
-    if spec.format == "parquet":
-        import pyarrow.parquet as pq
-        pq.write_table(table, buf, compression=comp or "none")
-    elif spec.format == "orc":
-        import pyarrow.orc as orc
-        orc.write_table(table, buf, compression=(comp or "uncompressed").upper())
-    elif spec.format == "avro":
-        import fastavro
-        from localaws.data.nycflights import _avro_schema
-        df = table.to_pandas()
-        fastavro.writer(buf, fastavro.parse_schema(_avro_schema(df, "record")),
-                        [{k: (None if v != v else v) if isinstance(v, float) else v for k, v in r.items()}
-                         for r in table.to_pylist()],
-                        codec=comp or "null")
-    else:
-        if spec.format == "json":
-            text = "".join(json.dumps(r, default=str) + "\n" for r in table.to_pylist())
-        else:
-            rows = table.to_pylist()
-            text = "".join(spec.delimiter.join("\\N" if v is None else str(v) for v in r.values()) + "\n"
-                           for r in rows)
-        data = text.encode()
-        if comp == "gzip":
-            import gzip
-            data = gzip.compress(data, mtime=0)
-        elif comp == "zstd":
-            data = pa.compress(data, "zstd", asbytes=True)   # one zstd frame: a valid .zst file
-        buf.write(data)
-    return buf.getvalue()
-
-
-def write(s3, table: pa.Table, names: list[str], location: str, spec: OutputSpec,
-          query_id: str) -> tuple[list[str], list[Partition]]:
+def write(s3, table: pa.Table, names: list[str], location: str, spec: OutputSpec, query_id: str,
+          scratch: str | None = None) -> tuple[list[str], list[Partition]]:
     """Write ``table`` under ``location``; returns (written URIs, partitions)."""
     table = table.rename_columns([n.lower() for n in names])
     missing = [c for c in spec.partitioned_by if c not in table.column_names]
@@ -168,32 +179,96 @@ def write(s3, table: pa.Table, names: list[str], location: str, spec: OutputSpec
         raise QueryFailed("HIVE_COLUMN_ORDER_MISMATCH", "Partition keys must be the last columns in the table "
                           "and in the same order as the table properties: " + str(spec.partitioned_by),
                           error_type=DDL_FAILED)
-    base = location if location.endswith("/") else location + "/"
-    groups = [((), table)]
-    if spec.partitioned_by:
-        keys = table.select(spec.partitioned_by)
-        distinct = keys.group_by(spec.partitioned_by).aggregate([]).to_pylist()
-        groups = []
-        for combo in sorted(distinct, key=lambda d: tuple(str(d[k]) for k in spec.partitioned_by)):
-            mask = None
-            for k in spec.partitioned_by:
-                cond = pc.is_null(table[k]) if combo[k] is None else pc.equal(table[k], combo[k])
-                mask = cond if mask is None else pc.and_(mask, cond)
-            part = table.filter(mask).drop_columns(spec.partitioned_by)
-            groups.append((tuple((k, combo[k]) for k in spec.partitioned_by), part))
+    base = folder(location)
     written, partitions = [], []
-    bucket, prefix = split_s3(base)
     try:
-        for i, (combo, part) in enumerate(groups):
-            folder = "".join(f"{k}={'__HIVE_DEFAULT_PARTITION__' if v is None else v}/" for k, v in combo)
-            key = f"{prefix}{folder}{query_id}_{i:05d}{spec.suffix}"
-            s3.put_object(Bucket=bucket, Key=key, Body=_encode(part, spec))
-            written.append(f"s3://{bucket}/{key}")
-            if combo:
-                partitions.append(Partition({k: str(v) for k, v in combo}, f"{base}{folder}"))
+        for i, (values, rows) in enumerate(partition(table, spec.partitioned_by, scratch)):
+            path = "".join(f"{k}={NULL_PARTITION if v is None else v}/" for k, v in values.items())
+            written.append(s3.write(f"{base}{path}{query_id}_{i:05d}{spec.suffix}", spec.encode(rows)))
+            if values:
+                partitions.append(Partition({k: str(v) for k, v in values.items()}, base + path))
     except Exception as exc:
-        delete(s3, written)              # nothing half-written stays behind
+        s3.delete(written)              # nothing half-written stays behind
         if isinstance(exc, QueryFailed):
             raise
         raise QueryFailed("HIVE_WRITER_DATA_ERROR", f"{type(exc).__name__}: {exc}", error_type=DDL_FAILED) from None
     return written, partitions
+
+
+# --------------------------------------------------------------------------
+# The statements. ``stmt`` is the running engine.Statement (its Glue client,
+# its S3, catalog lookups and the query runner).
+# --------------------------------------------------------------------------
+def ctas(stmt, tree: exp.Create) -> Result:
+    """CREATE TABLE ... AS SELECT: write the result, then register the table and its partitions."""
+    db, name = stmt.table_ref(tree.this if isinstance(tree.this, exp.Table) else tree.this.this)
+    stmt.require_database(db)
+    glue = stmt.glue
+    try:
+        glue.get_table(DatabaseName=db, Name=name)
+        if tree.args.get("exists"):
+            return Result("DDL", substatement="CREATE_TABLE_AS_SELECT")
+        raise QueryFailed("TABLE_ALREADY_EXISTS", f"Table 'awsdatacatalog.{db}.{name}' already exists",
+                          error_type=DDL_FAILED)
+    except glue.exceptions.EntityNotFoundException:
+        pass
+    props = with_properties(tree)
+    location = folder(props.get("external_location") or
+                      f"{stmt.output_location.rstrip('/')}/tables/{stmt.query_id}/")
+    require_empty(stmt.s3, location, f"{db}.{name}")
+    names, types, table = stmt.execute_query(stmt.name_columns(tree.expression))
+    spec = OutputSpec.from_properties(props)
+    written, partitions = write(stmt.s3, table, names, location, spec, stmt.query_id, stmt.scratch)
+    try:
+        columns = [(n, hive_type(t)) for n, t in zip(names, types) if n not in spec.partitioned_by]
+        keys = [(n, hive_type(types[names.index(n)])) for n in spec.partitioned_by]
+        serde, params = spec.serde()
+        glue.create_table(DatabaseName=db, TableInput=table_input(
+            name, columns, keys, location, serde, params, spec.table_params()))
+        if partitions:
+            add_partitions(glue, db, name, partitions)
+    except Exception:
+        stmt.s3.delete(written)        # no half-made table: remove the files
+        try:
+            glue.delete_table(DatabaseName=db, Name=name)
+        except Exception:
+            pass
+        raise
+    return Result("DML", [("rows", "bigint")], [[str(table.num_rows)]], written=written,
+                  substatement="CREATE_TABLE_AS_SELECT")
+
+
+def insert(stmt, tree: exp.Insert) -> Result:
+    """INSERT INTO: files like the table's own, new partitions registered."""
+    target = tree.this if isinstance(tree.this, exp.Table) else tree.this.this
+    db, name = stmt.table_ref(target)
+    table = stmt.load_table(db, name)
+    names, _, result = stmt.execute_query(tree.expression)
+    expected = len(table.columns) + len(table.partition_keys)
+    if len(names) != expected:
+        raise QueryFailed("TYPE_MISMATCH", f"Insert query has {len(names)} columns, target table "
+                          f"'awsdatacatalog.{db}.{name}' has {expected}")
+    keys = [c for c, _ in table.partition_keys]
+    result = result.rename_columns([c for c, _ in table.columns] + keys)
+    existing = {tuple(p.values[c] for c in keys) for p in table.partitions}
+    written, partitions = write(stmt.s3, result, result.column_names, table.location,
+                                OutputSpec.for_table(table), stmt.query_id, stmt.scratch)
+    new = [p for p in partitions if tuple(p.values[c] for c in keys) not in existing]
+    if new:
+        add_partitions(stmt.glue, db, name, new)
+    return Result("DML", [("rows", "bigint")], [[str(result.num_rows)]], written=written, substatement="INSERT")
+
+
+def unload(stmt, text: str) -> Result:
+    """UNLOAD (SELECT ...) TO 's3://...' WITH (...): files only, no table."""
+    m = re.match(r"(?is)^UNLOAD\s*\((.*)\)\s*TO\s*'([^']+)'\s*(?:WITH\s*\((.*)\))?\s*$", text)
+    if not m:
+        raise QueryFailed("SYNTAX_ERROR", "UNLOAD needs: UNLOAD (SELECT ...) TO 's3://...' WITH (format = ...)")
+    query, location, props_text = m.groups()
+    props = with_properties(stmt.parse(f"CREATE TABLE x WITH ({props_text}) AS SELECT 1")) if props_text else {}
+    location = folder(location)
+    require_empty(stmt.s3, location, location)
+    names, _, table = stmt.execute_query(stmt.parse(query))
+    spec = OutputSpec.from_properties(props, default_format="textfile")
+    written, _ = write(stmt.s3, table, names, location, spec, stmt.query_id, stmt.scratch)
+    return Result("DML", written=written, substatement="UNLOAD")

@@ -42,15 +42,6 @@ from .logs import (BASE_TIME, DEFAULT_ACCOUNT_ID, DEFAULT_REGION, DELIVERY_INTER
                    aws_logs_prefix, compact_utc, documentation_ip, group_by_window, iso_utc,
                    random_hex, random_string, spread_times, write_gzip)
 
-ALB_LOG_FIELDS = ("type", "time", "elb", "client:port", "target:port", "request_processing_time",
-                  "target_processing_time", "response_processing_time", "elb_status_code",
-                  "target_status_code", "received_bytes", "sent_bytes", "request", "user_agent",
-                  "ssl_cipher", "ssl_protocol", "target_group_arn", "trace_id", "domain_name",
-                  "chosen_cert_arn", "matched_rule_priority", "request_creation_time",
-                  "actions_executed", "redirect_url", "error_reason", "target:port_list",
-                  "target_status_code_list", "classification", "classification_reason",
-                  "conn_trace_id")
-
 LOAD_BALANCER_NAME = "shop-alb"
 LOAD_BALANCER_ID = "7f3c2a1b9d8e6f50"
 DOMAIN = "shop.example.com"

@@ -30,11 +30,12 @@ the generated logs never name a real host on the internet.
 """
 from __future__ import annotations
 
-import gzip
 import random
 import string
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from localaws.core.tables import compress
 
 #: The local stack's defaults (moto's default account id and region).
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -75,7 +76,7 @@ def aws_logs_prefix(account_id: str, service: str, region: str, day: datetime) -
 def write_gzip(path: Path, text: str) -> Path:
     """Write ``text`` gzip-compressed, with ``mtime=0`` so reruns give the same bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=6, mtime=0))
+    path.write_bytes(compress(text.encode("utf-8"), "gzip"))
     return path
 
 

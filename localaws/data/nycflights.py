@@ -18,10 +18,8 @@ from one DataFrame so a lesson can compare them like for like.
 """
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import io
-import math
 import re
 import zipfile
 from pathlib import Path
@@ -29,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
+from localaws.core.tables import avro_schema, encode
 
 TABLES = ("flights", "airlines", "airports", "planes", "weather")
 
@@ -162,8 +162,8 @@ def export_table(df: pd.DataFrame, directory, fmt: str, *, name: str,
       readers skip the columns a query does not use. Timestamps are UTC
       instants with microsecond precision.
     - ``avro``: row-oriented and typed, with the schema embedded in the
-      file (derived from the dtypes; columns that contain missing values
-      become ``["null", type]`` unions). Timestamps use the
+      file (derived from the column types; columns that contain missing
+      values become ``["null", type]`` unions). Timestamps use the
       ``timestamp-micros`` logical type.
 
     ``compression``: text formats take ``gzip`` or ``zstd`` (the whole file is
@@ -187,141 +187,25 @@ def export_table(df: pd.DataFrame, directory, fmt: str, *, name: str,
     directory.mkdir(parents=True, exist_ok=True)
 
     extension = fmt + (_TEXT_SUFFIX[codec] if fmt in ("csv", "tsv", "jsonl") else "")
+    kind, delimiter = {"csv": ("csv", ","), "tsv": ("csv", "\t")}.get(fmt, (fmt, ","))
+    # Types (and the Avro schema) are fixed once, from the whole frame, so that every file agrees.
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    schema = avro_schema(table, _record_name(name)) if fmt == "avro" else None
     bounds = np.linspace(0, len(df), files + 1).round().astype(int)
-    writer = _WRITERS[fmt]
-    context = _prepare(df, fmt, name)
     paths = []
     for index in range(files):
         stem = name if files == 1 else f"{name}-{index:05d}"
         path = directory / f"{stem}.{extension}"
-        writer(df.iloc[bounds[index]:bounds[index + 1]], path, codec, context)
+        rows = table.slice(bounds[index], bounds[index + 1] - bounds[index])
+        path.write_bytes(encode(rows, kind, codec, delimiter=delimiter, schema=schema))
         paths.append(path)
     return paths
 
 
-def _prepare(df: pd.DataFrame, fmt: str, name: str):
-    """The schema, fixed once from the whole frame so that every file agrees."""
-    if fmt in ("parquet", "orc"):
-        return pa.Schema.from_pandas(df, preserve_index=False)
-    if fmt == "avro":
-        record_name = re.sub(r"\W", "_", name)
-        return _avro_schema(df, record_name if re.match(r"[A-Za-z_]", record_name) else f"_{record_name}")
-    return None
-
-
-def _as_text(df: pd.DataFrame, timestamp_format: str) -> pd.DataFrame:
-    """Timestamps as UTC strings; everything else unchanged."""
-    out = df.copy()
-    for column in out.columns:
-        if pd.api.types.is_datetime64_any_dtype(out[column]):
-            values = out[column]
-            if values.dt.tz is not None:
-                values = values.dt.tz_convert("UTC")
-            # Format each distinct value once: strftime is slow, and event
-            # times (time_hour) repeat a lot.
-            codes, uniques = pd.factorize(values)
-            texts = np.asarray(uniques.strftime(timestamp_format), dtype=object)
-            out[column] = np.where(codes >= 0, texts[codes], None)
-    return out
-
-
-def _compress_text(data: bytes, path: Path, codec: str | None) -> None:
-    if codec is None:
-        path.write_bytes(data)
-    elif codec == "gzip":
-        # mtime=0 keeps the bytes identical from run to run; level 6 is
-        # what the gzip command uses by default.
-        path.write_bytes(gzip.compress(data, compresslevel=6, mtime=0))
-    else:
-        with pa.CompressedOutputStream(str(path), "zstd") as stream:
-            stream.write(data)
-
-
-def _write_delimited(sep: str):
-    def write(chunk: pd.DataFrame, path: Path, codec, _context) -> None:
-        text = _as_text(chunk, "%Y-%m-%d %H:%M:%S").to_csv(index=False, sep=sep, lineterminator="\n")
-        _compress_text(text.encode("utf-8"), path, codec)
-    return write
-
-
-def _write_jsonl(chunk: pd.DataFrame, path: Path, codec, _context) -> None:
-    text = _as_text(chunk, "%Y-%m-%dT%H:%M:%SZ").to_json(
-        orient="records", lines=True, force_ascii=False, double_precision=15)
-    # pandas escapes every "/" as "\/" (legal JSON, but noisy to read). Since
-    # no "/" is left unescaped, each "\/" in the output is such an escape.
-    text = text.replace("\\/", "/")
-    if text and not text.endswith("\n"):
-        text += "\n"
-    _compress_text(text.encode("utf-8"), path, codec)
-
-
-def _write_parquet(chunk: pd.DataFrame, path: Path, codec: str, schema: pa.Schema) -> None:
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-    pq.write_table(table, path, compression=codec.upper() if codec == "none" else codec)
-
-
-def _write_orc(chunk: pd.DataFrame, path: Path, codec: str, schema: pa.Schema) -> None:
-    import pyarrow.orc as orc
-
-    table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-    orc.write_table(table, path, compression="uncompressed" if codec == "none" else codec)
-
-
-# --- Avro ------------------------------------------------------------------
-
-def _avro_type(series: pd.Series):
-    dtype = series.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        avro = "boolean"
-    elif pd.api.types.is_integer_dtype(dtype):
-        avro = "long"
-    elif pd.api.types.is_float_dtype(dtype):
-        avro = "double"
-    elif pd.api.types.is_datetime64_any_dtype(dtype):
-        avro = {"type": "long", "logicalType": "timestamp-micros"}
-    else:
-        avro = "string"
-    return ["null", avro] if series.isna().any() else avro
-
-
-def _avro_schema(df: pd.DataFrame, record_name: str) -> dict:
-    fields = []
-    for column in df.columns:
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(column)):
-            raise ValueError(f"Avro field names must match [A-Za-z_][A-Za-z0-9_]*; rename column {column!r}")
-        field = {"name": str(column), "type": _avro_type(df[column])}
-        if isinstance(field["type"], list):
-            field["default"] = None
-        fields.append(field)
-    return {"type": "record", "name": record_name, "fields": fields}
-
-
-def _avro_values(series: pd.Series) -> list:
-    """Python values fastavro can encode, with None for missing."""
-    if pd.api.types.is_datetime64_any_dtype(series.dtype):
-        if series.dt.tz is None:
-            series = series.dt.tz_localize("UTC")  # a naive timestamp is taken as UTC
-        return [None if pd.isna(v) else v.to_pydatetime() for v in series]
-    values = series.astype(object).where(series.notna(), None).tolist()
-    if pd.api.types.is_float_dtype(series.dtype):
-        return [None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v) for v in values]
-    if pd.api.types.is_integer_dtype(series.dtype):
-        return [None if v is None else int(v) for v in values]
-    if pd.api.types.is_bool_dtype(series.dtype):
-        return [None if v is None else bool(v) for v in values]
-    return [None if v is None else str(v) for v in values]
-
-
-def _write_avro(chunk: pd.DataFrame, path: Path, codec: str, schema: dict) -> None:
-    import fastavro
-
-    names = [field["name"] for field in schema["fields"]]
-    columns = [_avro_values(chunk[column]) for column in chunk.columns]
-    records = (dict(zip(names, values)) for values in zip(*columns))
-    with open(path, "wb") as out:
-        fastavro.writer(out, fastavro.parse_schema(schema), records, codec=codec)
+def _record_name(name: str) -> str:
+    """An Avro record name (letters, digits, ``_``; not starting with a digit) from a file name."""
+    record_name = re.sub(r"\W", "_", name)
+    return record_name if re.match(r"[A-Za-z_]", record_name) else f"_{record_name}"
 
 
 def _avro_codec_available(codec: str) -> bool:
@@ -333,16 +217,6 @@ def _avro_codec_available(codec: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-_WRITERS = {
-    "csv": _write_delimited(","),
-    "tsv": _write_delimited("\t"),
-    "jsonl": _write_jsonl,
-    "parquet": _write_parquet,
-    "orc": _write_orc,
-    "avro": _write_avro,
-}
 
 
 # ---------------------------------------------------------------------------
