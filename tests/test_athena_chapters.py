@@ -7,6 +7,8 @@ compared assert their claim instead.
 """
 from __future__ import annotations
 
+import ast
+import re
 from pathlib import Path
 
 import nbformat
@@ -48,11 +50,71 @@ def test_changed_since_2023_box_cites_aws():
     assert "10 MB" in text and "pricing" in text
 
 
-@pytest.mark.parametrize("path", sorted(CHAPTERS))
+# A cell *shows a time* when it reads a clock, a measured duration, or calls a function of the
+# notebook that does (best_time, timed...), outside the functions it defines, and displays something.
+CLOCK = r"perf_counter\(|time\.time\(|\[\"seconds\"\]"
+DURATION_TEXT = re.compile(r"\b\d+(?:\.\d+)?\s*(?:s|ms|sec|seconds)\b")
+# How many cells show a time in each chapter: chapter 01 shows none, so it must print no duration.
+TIMED_CELLS = {"notebooks/01_athena_basics.ipynb": 0, "notebooks/02_athena_performance.ipynb": 2,
+               "notebooks/03_athena_federated.ipynb": 1}
+
+
+def _functions(source: str):
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [node for node in tree.body if isinstance(node, ast.FunctionDef)]
+
+
+def _outside_functions(source: str) -> str:
+    """The cell's code without the bodies of the functions it defines (calls are what time)."""
+    lines = source.splitlines()
+    for node in _functions(source):
+        lines[node.lineno - 1:node.end_lineno] = [""] * (node.end_lineno - node.lineno + 1)
+    return "\n".join(lines)
+
+
+def _timer(cells) -> re.Pattern:
+    """Reading a clock, or calling one of the notebook's functions that read one."""
+    names = [node.name for c in cells if c.cell_type == "code" for node in _functions(c.source)
+             if re.search(CLOCK, ast.get_source_segment(c.source, node) or "")]
+    return re.compile("|".join([CLOCK] + [rf"\b{n}\(" for n in names]))
+
+
+def _timed(cell, timer: re.Pattern) -> bool:
+    return (cell.cell_type == "code" and bool(cell.get("outputs"))
+            and bool(timer.search(_outside_functions(cell.source))))
+
+
+def _printed(cell) -> str:
+    return "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                   for o in cell.get("outputs", []))
+
+
+@pytest.mark.parametrize("path", sorted(TIMED_CELLS))
 def test_timings_only_in_ignored_cells(path):
-    for cell in _load(path).cells:
-        if cell.cell_type == "code" and ("best_time(" in cell.source and "def best_time" not in cell.source):
-            assert cell.source.startswith("# NBVAL_IGNORE_OUTPUT\n") and "assert" in cell.source
+    """Each cell that shows a time ignores its output and asserts its claim; no compared cell
+    prints a duration (chapter 01 times nothing, so it prints none)."""
+    cells = _load(path).cells
+    timer = _timer(cells)
+    timed = [c for c in cells if _timed(c, timer)]
+    assert len(timed) == TIMED_CELLS[path]
+    for cell in timed:
+        assert cell.source.startswith("# NBVAL_IGNORE_OUTPUT\n") and "assert" in cell.source, cell.source[:80]
+    shown = [c.source[:60] for c in cells if c.cell_type == "code" and not _timed(c, timer)
+             and DURATION_TEXT.search(_printed(c))]
+    assert not shown, f"durations printed by cells that are compared: {shown}"
+
+
+def test_the_timing_rule_fires():
+    shown = nbformat.v4.new_output("stream", text="took 1.5 s\n")
+    define = nbformat.v4.new_code_cell("def best(sql):\n    return time.perf_counter()")
+    call = nbformat.v4.new_code_cell("print(best('SELECT 1'))", outputs=[shown])
+    timer = _timer([define, call])
+    assert _timed(call, timer) and not _timed(define, timer)
+    assert not _timed(nbformat.v4.new_code_cell("print(run('x'))", outputs=[shown]), timer)
+    assert DURATION_TEXT.search(_printed(call))
 
 
 def test_lab_has_readme_and_budget_check():

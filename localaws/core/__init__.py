@@ -4,6 +4,7 @@
 - ``context.py``: what a plane gets (clients per principal, env, S3, clock, processes);
 - ``errors.py``: AWS-shaped errors; ``server.py`` + ``wire.py``: the one HTTP endpoint;
 - ``s3.py``: S3 URIs, reads, writes and the byte meter; ``principals.py``: who signed a request;
+- ``tables.py``: one encoder of Arrow tables into data files (Parquet, ORC, Avro, CSV, JSON lines);
 - ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
 - ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
   the JVM, locked jar sets, Spark settings.

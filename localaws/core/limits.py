@@ -53,6 +53,12 @@ JVM_HEAP_MB = {
 #: jobs of seconds).
 FAST_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 
+#: Go programs' soft memory limit (``GOMEMLIMIT``): the Go runtime collects
+#: harder as the heap nears it. A soft limit: live data above it still fits.
+GO_MEMORY_LIMIT = {
+    "osmem-server": "1GiB",
+}
+
 #: DuckDB connections by kind.
 DUCKDB = {
     "athena": {"memory_limit": "1GB", "threads": 2},
@@ -67,6 +73,11 @@ def jvm_heap(kind: str, heap_mb: int | None = None) -> str:
 
 def heap_mb(kind: str) -> int:
     return JVM_HEAP_MB[kind]
+
+
+def go_env(kind: str) -> dict[str, str]:
+    """Environment variables that bound a Go program of ``kind``."""
+    return {"GOMEMLIMIT": GO_MEMORY_LIMIT[kind]}
 
 
 def duckdb_config(kind: str) -> dict:

@@ -24,6 +24,7 @@ import threading
 import time
 from urllib.parse import urlparse
 
+from localaws.core.limits import go_env
 from localaws.core.waiting import wait_until
 
 
@@ -79,7 +80,8 @@ class EmbeddedServer(Engine):
         self._log = open(log_path, "ab")
         self.proc = processes.popen(
             [_osmem_binary(), "--addr", "127.0.0.1:0", "--no-ja", "--parent-pid", str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            env={**os.environ, **go_env("osmem-server")})     # a bounded heap (core/limits.py)
         ready: dict = {}
 
         def read_ready_line():
