@@ -5,12 +5,15 @@ Prints three figures as ratios to their goals (never part of pass/fail):
 1. **RunJobFlow -> WAITING** for 1 master + 2 core + 2 task m5.xlarge nodes
    (goal <= 25 s on a 2-core machine);
 2. **step overhead**: AddJobFlowSteps -> COMPLETED of a small PySpark script
-   (script and data in S3, staged in and out by the EMRFS stand-in, logs
-   uploaded) divided by the wall time of plain ``spark-submit`` of the same
-   script with local files against the same cluster's master, with the same
-   JVM options the stand-in gives steps (goal <= 1.5x);
-3. **peak RSS** of the cluster's processes (master, workers, executors and
-   the step's driver), sampled every 0.2 s during the step.
+   (script and data in S3, read and written by the executors through S3A,
+   logs uploaded) divided by the wall time of plain ``spark-submit`` of the
+   same script with local files against the same cluster's master, with the
+   same JVM bounds the stand-in gives steps (goal <= 1.5x);
+3. **peak RSS** of the cluster's processes, sampled every 0.2 s during the
+   step: per kind (Spark master, workers, executor JVMs, the Python workers
+   of executors, the step's driver JVM and its Python) the largest single
+   process, and the whole cluster. These are the figures of the table in
+   ``localaws/core/limits.py``.
 
 Usage: ``.venv/bin/python benchmarks/emr_cluster.py``
 """
@@ -21,13 +24,14 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 import psutil
 
 import localaws
-from localaws.emr.steps import FAST_JVM
+from localaws.core.limits import FAST_JVM, heap_mb
 
 SCRIPT = """
 import sys
@@ -40,15 +44,36 @@ spark.stop()
 GOAL_START_S, GOAL_OVERHEAD = 25.0, 1.5
 
 
-def tree_rss(pids) -> int:
+def kind_of(proc: psutil.Process, daemons: dict[int, str]) -> str:
+    """What a process of the cluster is: a daemon we started, an executor, a Python worker, the driver."""
+    if proc.pid in daemons:
+        return daemons[proc.pid]
+    cmd = " ".join(proc.cmdline())
+    if "CoarseGrainedExecutorBackend" in cmd:
+        return "executor JVM"
+    if "SparkSubmit" in cmd:
+        return "driver JVM"
+    if "pyspark.daemon" in cmd or "pyspark/daemon" in cmd or "pyspark.worker" in cmd:
+        return "executor Python workers"
+    return "driver Python" if "python" in proc.name().lower() else "other"
+
+
+def sample(stack, run, peaks: dict[str, int], totals: list[int]) -> None:
+    """One reading: RSS of every process of the cluster and of the step's driver, by kind."""
+    daemons = {n.pid: ("Spark master" if n.role == "MASTER" else "Spark worker")
+               for n in run.nodes.values() if n.pid}
     total = 0
-    for pid in pids:
+    for pid in stack.processes.pids():
         try:
-            proc = psutil.Process(pid)
-            total += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            root = psutil.Process(pid)
+            for proc in [root, *root.children(recursive=True)]:
+                rss = proc.memory_info().rss
+                kind = kind_of(proc, daemons)
+                peaks[kind] = max(peaks[kind], rss)
+                total += rss
         except psutil.Error:
             pass
-    return total
+    totals[0] = max(totals[0], total)
 
 
 def main() -> None:
@@ -65,21 +90,23 @@ def main() -> None:
               {"InstanceRole": "CORE", "InstanceType": "m5.xlarge", "InstanceCount": 2},
               {"InstanceRole": "TASK", "InstanceType": "m5.xlarge", "InstanceCount": 2, "Market": "SPOT"}]
     t0 = time.perf_counter()
-    cid = emr.run_job_flow(Name="bench", Instances={"InstanceGroups": groups, "KeepJobFlowAliveWhenNoSteps": True},
-                           JobFlowRole="r", ServiceRole="r", LogUri="s3://bench/logs/")["JobFlowId"]
+    cid = emr.run_job_flow(Name="bench", ReleaseLabel="emr-7.13.0", JobFlowRole="r", ServiceRole="r",
+                           Instances={"InstanceGroups": groups, "KeepJobFlowAliveWhenNoSteps": True},
+                           LogUri="s3://bench/logs/")["JobFlowId"]
     while emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"]["State"] != "WAITING":
         time.sleep(0.1)
     start_s = time.perf_counter() - t0
 
     run = stack.local.emr.run(cid)
-    peak, stop = [0], threading.Event()
+    peaks: dict[str, int] = defaultdict(int)
+    totals, stop = [0], threading.Event()
 
-    def sample():
+    def sampler():
         while not stop.is_set():
-            peak[0] = max(peak[0], tree_rss(stack.processes.pids()))   # JVMs + the step driver
+            sample(stack, run, peaks, totals)
             time.sleep(0.2)
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
     t1 = time.perf_counter()
     step = emr.add_job_flow_steps(JobFlowId=cid, Steps=[{"Name": "bench", "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {"Jar": "command-runner.jar",
@@ -89,7 +116,7 @@ def main() -> None:
         time.sleep(0.1)
     step_s = time.perf_counter() - t1
     stop.set()
-    sampler.join()
+    thread.join()
     state = emr.describe_step(ClusterId=cid, StepId=step)["Step"]["Status"]["State"]
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,8 +125,8 @@ def main() -> None:
         data.to_parquet(Path(tmp, "data.parquet"))
         cmd = [str(Path(run.spark.env["SPARK_HOME"]) / "bin" / "spark-submit"), "--master", run.spark.master_url,
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.executor.memory=512m",
-               "--conf", "spark.driver.memory=512m",
-               # the same small-JVM options the stand-in gives every step (steps.FAST_JVM)
+               "--conf", f"spark.driver.memory={heap_mb('spark-driver')}m",
+               # the same small-JVM options the stand-in gives every step (core/limits.py)
                "--conf", f"spark.driver.extraJavaOptions={FAST_JVM}",
                "--conf", f"spark.executor.extraJavaOptions={FAST_JVM}", str(script), str(Path(tmp, "data.parquet")), str(Path(tmp, "out"))]
         t2 = time.perf_counter()
@@ -112,7 +139,10 @@ def main() -> None:
           f"= {start_s / GOAL_START_S:.2f} x the {GOAL_START_S:.0f} s goal")
     print(f"EMR step ({state}): {step_s:.1f} s | plain spark-submit (exit {plain.returncode}): {plain_s:.1f} s "
           f"| overhead {step_s / plain_s:.2f} x (goal <= {GOAL_OVERHEAD} x)")
-    print(f"peak RSS of the 5-node cluster during the step (JVMs, executors, driver): {peak[0] / 2**30:.2f} GiB")
+    print("peak RSS of one process, by kind:")
+    for kind, rss in sorted(peaks.items()):
+        print(f"  {kind:24s} {rss / 2**20:6.0f} MiB")
+    print(f"peak RSS of the 5-node cluster during the step (all of the above): {totals[0] / 2**30:.2f} GiB")
 
 
 if __name__ == "__main__":

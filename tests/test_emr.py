@@ -3,6 +3,8 @@
 One long-running cluster (1 master, 1 core, 2 Spot task nodes) serves the
 module; a second, transient one checks ActionOnFailure and auto-termination;
 a subprocess checks that stopping a stack leaves no JVM and no port behind.
+Tests that share the long-running cluster read its state before acting on
+it, so each holds whatever ran before it.
 """
 from __future__ import annotations
 
@@ -158,6 +160,32 @@ def test_step_logs_and_failure_details(emr, s3, cluster):
     assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "WAITING"
 
 
+RELEASE_JOB = textwrap.dedent("""
+    import sys
+    from pyspark.sql import SparkSession
+    spark = SparkSession.builder.appName("release-defaults").getOrCreate()
+    rows = spark.read.option("header", True).csv(sys.argv[1])
+    # Spark 3.5 (EMR 7.x) answers NULL for an invalid cast; Spark 4 with ANSI mode on would fail.
+    rows.selectExpr("k", "CAST(v AS INT) AS v").write.mode("overwrite").json(sys.argv[2])
+    spark.stop()
+""")
+
+
+def test_step_reads_and_writes_s3_through_s3a_with_its_release_defaults(emr, s3, cluster, stack):
+    """s3:// is read by Spark itself (metered under the step's key), and EMR 7's Spark 3.5 SQL defaults hold."""
+    csv = b"k,v\n0,1\n1,x\n"
+    s3.put_object(Bucket="emrtest-code", Key="release.py", Body=RELEASE_JOB.encode())
+    s3.put_object(Bucket="emrtest-out", Key="in/values.csv", Body=csv)
+    step = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[spark_step(
+        "release defaults", "s3://emrtest-code/release.py", "s3://emrtest-out/in/", "s3://emrtest-out/release/")]
+    )["StepIds"][0]
+    assert wait_for_step(emr, cluster, step, progress=False) == "COMPLETED"
+    assert read_json_parts(s3, "emrtest-out", "release/") == [{"k": "0", "v": 1}, {"k": "1"}]   # v NULL
+    details = stack.local.emr.step_details(step)
+    assert details["s3_objects_read"] == ["s3://emrtest-code/release.py", "s3://emrtest-out/in/values.csv"]
+    assert details["s3_bytes_read"] >= len(RELEASE_JOB.encode()) + len(csv)
+
+
 def test_missing_script_fails_the_step(emr, cluster):
     step = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[
         spark_step("missing", "s3://emrtest-code/no-such-script.py")])["StepIds"][0]
@@ -166,36 +194,69 @@ def test_missing_script_fails_the_step(emr, cluster):
     assert "FileNotFoundException" in reason and "no-such-script.py" in reason
 
 
+def driver_pids(stack, step_id: str) -> set[int]:
+    """The step's driver processes: spark-submit runs in the step's own folder, named by its id."""
+    found = set()
+    for pid in stack.processes.pids():
+        try:
+            if step_id in os.readlink(f"/proc/{pid}/cwd"):
+                found.add(pid)
+        except OSError:
+            pass
+    return found
+
+
 def test_cancel_steps_kills_the_running_driver_and_the_pending_step(emr, cluster, stack):
     running, pending = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[
         spark_step("to cancel", "s3://emrtest-code/hash.py", "s3://emrtest-out/cancelled/"),
         spark_step("never starts", "s3://emrtest-code/hash.py", "s3://emrtest-out/never-started/")])["StepIds"]
-    while emr.describe_step(ClusterId=cluster, StepId=running)["Step"]["Status"]["State"] != "RUNNING":
+    deadline = time.monotonic() + 120
+    while not (drivers := driver_pids(stack, running)) and time.monotonic() < deadline:
         time.sleep(0.2)
-    drivers_before = set(stack.processes.pids()) - set(stack.local.emr.pids())
+    assert drivers, "the running step's driver never started"
+    assert emr.describe_step(ClusterId=cluster, StepId=running)["Step"]["Status"]["State"] == "RUNNING"
     answer = emr.cancel_steps(ClusterId=cluster, StepIds=[running, pending])["CancelStepsInfoList"]
     assert [a["Status"] for a in answer] == ["SUBMITTED", "SUBMITTED"]
     assert wait_for_step(emr, cluster, running, progress=False) == "CANCELLED"
     assert emr.describe_step(ClusterId=cluster, StepId=pending)["Step"]["Status"]["State"] == "CANCELLED"
-    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in drivers_before)
+    assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in drivers)
     assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "WAITING"
 
 
 def test_resize_task_group_adds_and_removes_workers(emr, cluster, stack):
     task = group_id(emr, cluster, "TASK")
-    before = set(stack.local.emr.pids(cluster))
-    emr.modify_instance_groups(ClusterId=cluster, InstanceGroups=[{"InstanceGroupId": task, "InstanceCount": 3}])
     run = stack.local.emr.run(cluster)
-    assert run.spark.wait(lambda: len([n for n in run.nodes.values()
-                                       if n.role == "TASK" and n.state == "RUNNING"]) == 3, 120)
+
+    def task_nodes_running():
+        return [n for n in run.nodes.values() if n.role == "TASK" and n.state == "RUNNING"]
+    start = len(task_nodes_running())          # whatever earlier tests left running
+    before = set(stack.local.emr.pids(cluster))
+    emr.modify_instance_groups(ClusterId=cluster, InstanceGroups=[{"InstanceGroupId": task,
+                                                                   "InstanceCount": start + 2}])
+    assert run.spark.wait(lambda: len(task_nodes_running()) == start + 2, 120)
     added = set(stack.local.emr.pids(cluster)) - before
-    assert len(added) == 2      # the interrupted node's replacement and a third one
+    assert len(added) == 2      # two new worker JVMs
     emr.modify_instance_groups(ClusterId=cluster, InstanceGroups=[{"InstanceGroupId": task, "InstanceCount": 1}])
     running = [i for i in emr.list_instances(ClusterId=cluster, InstanceGroupId=task)["Instances"]
                if i["Status"]["State"] == "RUNNING"]
     assert len(running) == 1
     assert all(not Path(f"/proc/{pid}").exists() or _zombie(pid) for pid in before | added
                if pid not in stack.local.emr.pids(cluster))
+
+
+def test_list_instances_answers_for_a_record_without_a_process(emr, cluster, stack):
+    """An instance record no local process stands behind gets moto's own status, not an error."""
+    run = stack.local.emr.run(cluster)
+    group = next(g for g in run.cluster.instance_groups if g.role == "TASK")
+    before = {i.id for i in run.cluster.ec2_instances}
+    run.backend.run_instances(cluster, {"instance_count": 1, "instance_type": group.instance_type}, group)
+    record = next(i for i in run.cluster.ec2_instances if i.id not in before)
+    try:
+        listed = {i["Id"]: i for i in emr.list_instances(ClusterId=cluster)["Instances"]}
+        assert listed[record.id]["Status"]["State"] == group.state       # moto's answer: its group's state
+        assert all(listed[n.instance_id]["Status"]["State"] == n.state for n in run.nodes.values())
+    finally:
+        run.cluster.ec2_instances.remove(record)
 
 
 def _zombie(pid: int) -> bool:
@@ -298,6 +359,8 @@ BAD_RUN_JOB_FLOW = {
     "managed scaling min above max": ({"ManagedScalingPolicy": {"ComputeLimits": {
         "UnitType": "Instances", "MinimumCapacityUnits": 5, "MaximumCapacityUnits": 2}}},
         "ValidationException", "MinimumCapacityUnits"),
+    "unknown release label": ({"ReleaseLabel": "emr-99.0.0"}, "ValidationException", "emr-99.0.0"),
+    "EMR 5.x release": ({"ReleaseLabel": "emr-5.36.2"}, "NotImplemented", "emr-5.36.2"),
 }
 
 
@@ -309,6 +372,17 @@ def test_run_job_flow_refuses(emr, stack, case):
         run_job_flow(emr, **overrides)
     assert code(err.value) == expected and words in err.value.response["Error"]["Message"]
     assert len(emr.list_clusters()["Clusters"]) == before      # nothing recorded, nothing started
+
+
+def test_run_job_flow_without_java_records_no_cluster(emr, stack, monkeypatch):
+    """No Java for Spark on this machine: an error that says so, and no phantom cluster left behind."""
+    import localaws.core.java
+    monkeypatch.setattr(localaws.core.java, "java_home", lambda: None)
+    before = len(emr.list_clusters()["Clusters"])
+    with pytest.raises(ClientError) as err:
+        run_job_flow(emr)
+    assert code(err.value) == "NotImplemented" and "Java" in err.value.response["Error"]["Message"]
+    assert len(emr.list_clusters()["Clusters"]) == before
 
 
 def test_operations_on_unknown_or_bad_targets(emr, stack):

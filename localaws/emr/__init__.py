@@ -1,13 +1,18 @@
 """Amazon EMR on your laptop: a real Spark standalone cluster per RunJobFlow.
 
-``api.py`` holds ``EMRPlane`` (see ``docs/adding_a_service.md``); pyspark itself is never imported here, only
-started as separate processes when a cluster starts. ``api.py`` holds the
-boto3-facing behaviour, ``cluster.py`` the master and worker processes,
-``steps.py`` spark-submit steps, ``driver/`` the EMRFS stand-in loaded by
-step drivers, ``scaling.py`` managed scaling, ``instances.py`` the instance
-type table.
+- ``api.py``: ``EMRPlane``, the boto3-facing operations and teaching hooks
+  (see ``docs/adding_a_service.md``);
+- ``engine.py``: a cluster's life, its steps, resizing and termination;
+- ``checks.py``: what EMR refuses; ``releases.py``: release labels and their Spark;
+- ``cluster.py``: the master and worker processes; ``steps.py``: spark-submit;
+- ``fleets.py``: instance fleets; ``scaling.py``: managed scaling;
+- ``hdfs.py`` and ``driver/``: HDFS on the core nodes, loaded by step drivers;
+- ``instances.py``: instance types; ``cost.py``: what a cluster costs;
+- ``errors.py``: EMR's error codes.
 
-The helpers below use only boto3, so they work against AWS too.
+pyspark itself is never imported here, only started as separate processes
+when a cluster starts. The helpers below use only boto3, so they work
+against AWS too.
 """
 from __future__ import annotations
 

@@ -23,26 +23,21 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from localaws.core.limits import FAST_JVM, heap_mb
+from localaws.core.spark import spark_home
+from localaws.core.waiting import wait_until
 
-def spark_home() -> str:
-    """The pyspark package folder: it holds ``bin/spark-class`` and the jars."""
-    import importlib.util
-    spec = importlib.util.find_spec("pyspark")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("pyspark is not installed; run `make` in the project folder")
-    return list(spec.submodule_search_locations)[0]
+START_TIMEOUT = 120      # seconds for a master or worker to come up
 
 
 def free_port() -> int:
@@ -65,8 +60,10 @@ def spark_env(java_home: str) -> dict[str, str]:
         "SPARK_HOME": spark_home(), "JAVA_HOME": java_home, "SPARK_LOCAL_IP": "127.0.0.1",
         "SPARK_LOCAL_HOSTNAME": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
         # Small daemons: the master and workers only coordinate; executors get the memory.
-        "SPARK_DAEMON_MEMORY": "256m",
-        "SPARK_DAEMON_JAVA_OPTS": "-XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+        # Their heap bound (core/limits.py) goes in SPARK_DAEMON_MEMORY: spark-class turns it
+        # into -Xmx and refuses -Xmx in SPARK_DAEMON_JAVA_OPTS.
+        "SPARK_DAEMON_MEMORY": f"{heap_mb('spark-daemon')}m",
+        "SPARK_DAEMON_JAVA_OPTS": FAST_JVM,
         "SPARK_NO_DAEMONIZE": "1",
     })
     env["PATH"] = os.pathsep.join([str(Path(java_home) / "bin"), env.get("PATH", "")])
@@ -208,18 +205,11 @@ class SparkCluster:
         return status
 
     def wait(self, predicate, timeout: float, poll: float = 0.25) -> bool:
-        """Refresh until ``predicate()`` holds or ``timeout`` seconds pass."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Refresh until ``predicate()`` holds or ``timeout`` seconds pass (other processes can only be polled)."""
+        def refreshed() -> bool:
             self.refresh()
-            if predicate():
-                return True
-            time.sleep(poll)
-        return False
-
-    def alive_workers(self) -> list[Node]:
-        with self.lock:
-            return [n for n in self.workers if n.state != "TERMINATED"]
+            return predicate()
+        return wait_until(refreshed, timeout, poll=poll)
 
     # -- losing and removing nodes ---------------------------------------------------
     def kill(self, node: Node, code: str, message: str) -> None:
@@ -265,6 +255,3 @@ class SparkCluster:
     def pids(self) -> list[int]:
         nodes = ([self.master] if self.master else []) + list(self.workers)
         return [n.pid for n in nodes if n.proc is not None and n.proc.poll() is None]
-
-    def remove_files(self) -> None:
-        shutil.rmtree(self.folder, ignore_errors=True)

@@ -45,16 +45,8 @@ def node_cost(instance_type: str, seconds: float, market: str = "ON_DEMAND") -> 
 
 
 def cluster_cost(usage: list[dict]) -> float:
-    """Dollars for a cluster from its per-instance usage (``stack.emr.usage(cluster_id)``)."""
+    """Dollars for a cluster from its per-instance usage (``stack.local.emr.usage(cluster_id)``)."""
     return sum(node_cost(u["instance_type"], u["seconds"], u["market"]) for u in usage)
-
-
-def cost_by_group(usage: list[dict]) -> dict[str, float]:
-    """Dollars per role (MASTER, CORE, TASK) from per-instance usage."""
-    out: dict[str, float] = {}
-    for u in usage:
-        out[u["role"]] = out.get(u["role"], 0.0) + node_cost(u["instance_type"], u["seconds"], u["market"])
-    return out
 
 
 def long_running_daily(groups: list[dict], busy_hours: float) -> float:

@@ -5,7 +5,7 @@ that names something that does not exist, or cannot be done in the
 resource's current state, with ``InvalidRequestException``. The functions
 below build the messages that several operations share.
 """
-from localaws.core.errors import AWSError, not_emulated
+from localaws.core.errors import AWSError, NotEmulated, not_emulated
 
 
 class ValidationException(AWSError):
@@ -27,3 +27,9 @@ def cluster_finished(cluster_id: str, state: str) -> ValidationException:
 
 def unsupported_step(detail: str) -> AWSError:
     return not_emulated("emr", "AddJobFlowSteps", detail)
+
+
+def no_java(detail: str) -> AWSError:
+    """No cluster can start on this machine: Spark needs a Java (a local limit, not EMR's)."""
+    return NotEmulated(f"emr:RunJobFlow cannot start a local cluster on this machine: {detail}",
+                       sender_fault=False)

@@ -7,8 +7,9 @@ size (from the EMR instance type list moto ships, the same figures
 ``ListSupportedInstanceTypes`` returns) is divided by a fixed factor:
 
 - **cores**: 1 worker core per 4 vCPUs (at least 1, at most 2);
-- **memory**: 1 MiB per 32 MiB of RAM (at least 512 MiB, the smallest
-  heap a Spark 4 executor accepts; at most 2 GiB).
+- **memory**: 1 MiB per 32 MiB of RAM (at least the executor heap bound of
+  ``core/limits.py``, 512 MiB, which a Spark 4 executor needs; at most 2 GiB).
+  A step's executors get the memory of the smallest worker instance.
 
 So an ``m5.xlarge`` (4 vCPU, 16 GiB) becomes a 1-core, 512 MiB worker and an
 ``m5.4xlarge`` (16 vCPU, 64 GiB) a 2-core, 2 GiB one. The relative sizes
@@ -19,9 +20,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+from localaws.core.limits import heap_mb
+
 VCPU_PER_CORE = 4
 RAM_DIVISOR = 32
-MIN_MEMORY_MB, MAX_MEMORY_MB = 512, 2048
+MIN_MEMORY_MB, MAX_MEMORY_MB = heap_mb("spark-executor"), 2048
 MAX_CORES = 2
 
 
@@ -39,17 +42,6 @@ class InstanceType:
     def worker_memory_mb(self) -> int:
         mb = int(self.memory_gib * 1024 / RAM_DIVISOR)
         return max(MIN_MEMORY_MB, min(MAX_MEMORY_MB, mb))
-
-    @property
-    def normalization_factor(self) -> float:
-        """EMR's normalized instance hours weight: small=1, medium=2, large=4, xlarge=8, 2xlarge=16..."""
-        size = self.name.split(".", 1)[1]
-        table = {"nano": 0.25, "micro": 0.5, "small": 1, "medium": 2, "large": 4, "xlarge": 8}
-        if size in table:
-            return table[size]
-        if size.endswith("xlarge") and size[:-6].isdigit():
-            return 8 * int(size[:-6])
-        return 8
 
 
 @functools.lru_cache(maxsize=1)

@@ -12,8 +12,9 @@ fetched from S3 (EMR fetches ``s3://`` application files through EMRFS),
 ``spark-submit --master spark://<our master>`` runs it as a driver process
 of this cluster, and its stdout/stderr go to
 ``<LogUri>/<cluster-id>/steps/<step-id>/{stdout,stderr,controller}.gz`` as
-on EMR. The driver's Python loads the EMRFS stand-in
-(``driver/sitecustomize.py``) so ``s3://`` paths in the script work.
+on EMR. ``s3://`` paths in the script are read and written by Spark itself,
+from the executors, through Hadoop's S3A connector pointed at the local
+endpoint (EMR uses EMRFS, its own S3 file system, the same way).
 
 While the step runs, its progress is read from the driver's own REST API
 (``/api/v1/applications/.../stages``); afterwards Spark's event log gives
@@ -23,18 +24,26 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import subprocess
 import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from localaws.core import s3 as s3uri
+from localaws.core.limits import FAST_JVM, heap_mb
+from localaws.core.spark import release_conf, s3a_conf
+from . import hdfs, instances
+from .cluster import free_port
 
-DRIVER_SHIM = str(Path(__file__).with_name("driver"))
+log = logging.getLogger("localaws.emr")
+
+DRIVER_SHIM = str(Path(__file__).with_name("driver"))      # the HDFS stand-in, loaded by drivers
 COMMAND_RUNNER = {"command-runner.jar", "/usr/share/aws/emr/command-runner/lib/command-runner.jar"}
 # spark-submit options that take no value
-FAST_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 FLAGS = {"--verbose", "-v", "--supervise", "--help", "-h", "--version"}
+LOG_FILES = ("controller", "stdout", "stderr")
 
 
 class StepError(Exception):
@@ -79,13 +88,12 @@ def parse_args(args: list[str]) -> SubmitPlan:
     return SubmitPlan(options, args[i], list(args[i + 1:]), notes)
 
 
-def fetch_script(s3, uri: str, folder: Path) -> Path:
-    """Copy the application file from S3 (or accept a local path, as EMR does)."""
-    if uri.startswith(("s3://", "s3a://", "s3n://")):
-        bucket, _, key = uri.split("://", 1)[1].partition("/")
-        target = folder / Path(key).name
+def fetch_script(download, uri: str, folder: Path) -> Path:
+    """Copy the application file from S3 with ``download(uri, path)`` (or accept a local path, as EMR does)."""
+    if s3uri.is_s3(uri):
+        target = folder / Path(s3uri.split(uri)[1]).name
         try:
-            s3.download_file(bucket, key, str(target))
+            download(uri, str(target))
         except Exception:
             raise StepError(f"Exception in thread \"main\" java.io.FileNotFoundException: "
                             f"No such file or directory '{uri}'") from None
@@ -177,23 +185,30 @@ def event_log_summary(folder: Path) -> dict:
 
 
 def spark_submit(plan: SubmitPlan, script: Path, *, cluster, env: dict, folder: Path,
-                 executor_memory_mb: int, ui_port: int, on_start=None,
+                 executor_memory_mb: int, ui_port: int, conf: dict | None = None, on_start=None,
                  cancel: threading.Event | None = None, progress: Progress | None = None) -> int:
-    """Run the driver; return its exit code (-9 when cancelled)."""
+    """Run the driver; return its exit code (-9 when cancelled).
+
+    Every JVM gets an explicit heap (``core/limits.py``): the driver the
+    "spark-driver" bound, each executor the memory of the smallest worker
+    instance. ``conf`` adds Spark settings (S3A, the release's SQL defaults).
+    """
     event_dir = folder / "eventlog"
     event_dir.mkdir(parents=True, exist_ok=True)
-    cmd = [str(Path(cluster.env["SPARK_HOME"]) / "bin" / "spark-submit"),
-           "--master", cluster.master_url,
-           "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
-           "--conf", f"spark.ui.port={ui_port}", "--conf", "spark.ui.showConsoleProgress=false",
-           "--conf", f"spark.executor.memory={executor_memory_mb}m",
-           "--conf", "spark.driver.memory=512m",
-           "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={event_dir.as_uri()}",
-           "--conf", "spark.eventLog.rolling.enabled=false", "--conf", "spark.eventLog.compress=false",
-           # Small JVMs that start fast: this machine has 2 cores for the whole cluster.
-           "--conf", f"spark.driver.extraJavaOptions={FAST_JVM}",
-           "--conf", f"spark.executor.extraJavaOptions={FAST_JVM}",
-           "--conf", f"spark.local.dir={folder / 'local'}",
+    settings = {
+        "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.port": str(ui_port), "spark.ui.showConsoleProgress": "false",
+        "spark.driver.memory": f"{heap_mb('spark-driver')}m",
+        "spark.executor.memory": f"{executor_memory_mb}m",
+        "spark.eventLog.enabled": "true", "spark.eventLog.dir": event_dir.as_uri(),
+        "spark.eventLog.rolling.enabled": "false", "spark.eventLog.compress": "false",
+        # Small JVMs that start fast: this machine has 2 cores for the whole cluster.
+        "spark.driver.extraJavaOptions": FAST_JVM, "spark.executor.extraJavaOptions": FAST_JVM,
+        "spark.local.dir": str(folder / "local"),
+        **(conf or {}),
+    }
+    cmd = [str(Path(cluster.env["SPARK_HOME"]) / "bin" / "spark-submit"), "--master", cluster.master_url,
+           *[arg for key, value in settings.items() for arg in ("--conf", f"{key}={value}")],
            *plan.options, str(script), *plan.app_args]
     with open(folder / "stdout", "wb") as out, open(folder / "stderr", "wb") as err:
         proc = cluster.processes.popen(cmd, env=env, cwd=str(folder), stdout=out, stderr=err,
@@ -216,14 +231,100 @@ def spark_submit(plan: SubmitPlan, script: Path, *, cluster, env: dict, folder: 
     return proc.returncode
 
 
+def run_step(ctx, run, step, folder: Path, *, cancel: threading.Event, progress: Progress) -> tuple[int, str | None]:
+    """Run one step of ``run`` (an ``engine.ClusterRun``) to its end; write its controller log.
+
+    Returns (exit code, error): ``error`` says why a step could not even
+    start (no such script, not a spark-submit command...), else None.
+    """
+    try:
+        plan = parse_args(list(step.args))
+        script = fetch_script(lambda uri, path: ctx.s3.download(uri, path, access_key=step.id),
+                              plan.script_uri, folder)
+        code = spark_submit(plan, script, cluster=run.spark, env=driver_env(ctx, run, step.id, folder),
+                            folder=folder, executor_memory_mb=executor_memory(run.nodes.values()),
+                            conf=spark_conf(ctx, run.release, step.id), ui_port=free_port(),
+                            cancel=cancel, progress=progress)
+        controller = [f"INFO spark-submit {' '.join(step.args[1:])}", *[f"INFO {n}" for n in plan.notes],
+                      f"INFO Process exited with code {code}"]
+        error = None
+    except StepError as exc:
+        error, code = str(exc), 1
+        (folder / "stderr").write_text(error + "\n")
+        (folder / "stdout").write_text("")
+        controller = [f"INFO command-runner.jar {' '.join(step.args)}", f"ERROR {error}"]
+    (folder / "controller").write_text("\n".join(controller) + "\n")
+    return code, error
+
+
+def spark_conf(ctx, release, access_key: str) -> dict:
+    """``s3://`` through S3A, signed with the step's own key (so the endpoint meters the step's
+    S3 bytes), and the SQL defaults of the release's Spark line."""
+    try:
+        s3 = s3a_conf(ctx.endpoint, access_key, "localaws", ctx.region)
+    except RuntimeError as exc:       # the S3A jars are not installed
+        raise StepError(str(exc)) from None
+    return {**s3, **release_conf(release.spark_version)}
+
+
+def driver_env(ctx, run, step_id: str, folder: Path) -> dict:
+    """The driver's environment: Spark's, the endpoint's (signed as the step), the HDFS shim's."""
+    env = dict(run.spark.env)
+    env.update(ctx.env())
+    env["AWS_ACCESS_KEY_ID"] = step_id      # boto3 in the script signs as the step too (metered)
+    env["PYTHONPATH"] = ":".join([DRIVER_SHIM] + [p for p in env.get("PYTHONPATH", "").split(":") if p])
+    env.update(hdfs.driver_env(run.spark.folder, run.nodes.values(), folder / "scratch"))
+    return env
+
+
+def executor_memory(nodes) -> int:
+    """Executors get the memory of the smallest worker instance, so any worker can host one."""
+    return min([n.memory_mb for n in nodes if n.role != "MASTER"] or [instances.MIN_MEMORY_MB])
+
+
 def last_error_line(stderr: str) -> str | None:
     """The Python exception (or Java one) that ended a failed driver."""
-    lines = [l.strip() for l in stderr.splitlines() if l.strip()]
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     for line in reversed(lines):
         if (("Error" in line or "Exception" in line) and ":" in line and not line.startswith(("at ", "File "))
                 and " INFO " not in line and " WARN " not in line):
             return line[:500]
     return None
+
+
+def failure_reason(folder: Path, error: str | None) -> tuple[str, str]:
+    """Why a step failed, and the log file that says so (``stdout`` or ``stderr``).
+
+    Spark's PythonRunner merges the Python driver's stderr into the JVM's
+    stdout: a PySpark traceback lands in stdout, Java errors in stderr.
+    """
+    if error:
+        return error, "stderr"
+    for name in ("stdout", "stderr"):
+        found = last_error_line((folder / name).read_text(errors="replace"))
+        if found:
+            return found, name
+    return "Unknown Error", "stderr"
+
+
+def upload_logs(put, log_uri: str | None, cluster_id: str, step_id: str, folder: Path) -> str | None:
+    """Copy the step's logs to ``<LogUri>/<cluster-id>/steps/<step-id>/`` with ``put(uri, body)``.
+
+    Returns that folder's URI, or None when the cluster has no S3 LogUri.
+    A failed upload is skipped: a missing log bucket must not fail the step.
+    """
+    if not s3uri.is_s3(log_uri):
+        return None
+    bucket, prefix = s3uri.split(s3uri.folder(log_uri))
+    base = s3uri.join(bucket, f"{prefix}{cluster_id}/steps/{step_id}/")
+    for name in LOG_FILES:
+        path = folder / name
+        if path.exists():
+            try:
+                put(f"{base}{name}.gz", gz(path.read_bytes()))
+            except Exception:
+                log.debug("could not upload %s", name, exc_info=True)
+    return base
 
 
 def gz(text: bytes) -> bytes:

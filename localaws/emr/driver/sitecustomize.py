@@ -1,40 +1,30 @@
-"""localaws' EMRFS stand-in, loaded by every step driver's Python (and nothing else).
+"""localaws' HDFS stand-in, loaded by every EMR step driver's Python (and nothing else).
 
-On EMR, Spark reads and writes ``s3://bucket/key`` paths through EMRFS, the
-Hadoop file system AWS ships on every cluster. This project has no Hadoop S3
-connector (no hadoop-aws or AWS SDK jars exist offline), so the step's
-driver gets this shim instead: localaws puts its folder first on the
-driver's ``PYTHONPATH`` and sets ``LOCALAWS_EMRFS_STAGING``, and Python
-imports ``sitecustomize`` at start-up. It works like S3DistCp in front of a
-job:
+On EMR, ``hdfs:///path`` is the cluster's own HDFS: a NameNode on the master
+node, DataNodes on the core nodes' disks. This project runs no Hadoop
+daemons, so a step's driver gets this shim instead: localaws puts its folder
+first on the driver's ``PYTHONPATH`` and sets ``LOCALAWS_HDFS_NAMENODE``,
+and Python imports ``sitecustomize`` at start-up.
 
-- **read** (``spark.read.parquet("s3://b/flights/")``, ``.csv``, ``.json``,
-  ``.orc``, ``.text``, ``.load``, ``sc.textFile``): the objects under the
-  prefix are copied from S3 to the cluster's node-local staging disk, then
-  Spark reads that copy (partition folders such as ``year=2013/`` included);
-- **write** (``df.write.parquet("s3://b/out/")``, ``.save``, ...,
-  ``rdd.saveAsTextFile``): Spark writes to node-local disk, then the files
-  are uploaded to S3 under the same relative keys. The save mode is applied
-  to the S3 prefix as Spark applies it to a folder: ``errorifexists``
-  (default) refuses an existing prefix, ``ignore`` skips,
-  ``overwrite`` deletes the old objects first, ``append`` adds.
+- **write** (``df.write.parquet("hdfs:///staging/x/")``, ``.save``, ...,
+  ``rdd.saveAsTextFile``): Spark writes to scratch disk, then the files are
+  spread over the running CORE nodes' DataNode folders with EMR's default
+  replication, and a NameNode file remembers which node holds each one;
+- **read** (``spark.read.parquet("hdfs:///staging/x/")``, ``.csv``, ...,
+  ``sc.textFile``): the files are gathered back from the nodes holding them;
+  a file whose only holder was lost fails the read with
+  ``BlockMissingException``, as HDFS does.
 
-Every copy is logged to the step's stderr (``localaws-emrfs: ...``) and to a
-JSON-lines report with object and byte counts. The learner's script is
-unchanged: the same file runs on EMR, where EMRFS streams instead of staging.
-
-``hdfs:///path`` works too, the way EMR's HDFS does: the files of a write are
-spread over the CORE nodes' DataNode folders (EMR's default replication for
-fewer than 4 core nodes is 1) and a NameNode file remembers where each one
-is; a read gathers them back and fails with ``BlockMissingException`` when
-the node holding a file was lost.
+``s3://`` paths are not touched: Spark reads and writes them itself, through
+Hadoop's S3A connector pointed at the local endpoint (``core/spark.py``).
+The learner's script is unchanged: the same file runs on EMR.
 """
 import os
 
-if os.environ.get("LOCALAWS_EMRFS_STAGING"):
+if os.environ.get("LOCALAWS_HDFS_NAMENODE"):
     try:
-        import localaws_emrfs
-        localaws_emrfs.install()
+        import localaws_hdfs
+        localaws_hdfs.install()
     except Exception as exc:  # never break the driver's start-up
         import sys
-        print(f"localaws-emrfs: not installed: {exc!r}", file=sys.stderr)
+        print(f"localaws-hdfs: not installed: {exc!r}", file=sys.stderr)
