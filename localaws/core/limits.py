@@ -13,26 +13,32 @@ instead of choosing their own:
   connection of a given kind.
 
 Measured peak resident memory of each kind on this project's reference
-machine (2 cores, 24 GB, Java 17, pyspark 4.3, duckdb 2.0; see FACTS and
-``benchmarks/``), with the bound that holds it:
+machine (2 cores, 24 GB, Java 17, pyspark 4.3, duckdb 2.0), 2026-11-29,
+with the bound that holds it (``benchmarks/emr_cluster.py`` for Spark):
 
-============================  ============  =====================================
-process                       bound         measured peak RSS
-============================  ============  =====================================
-Spark master (EMR master)     256 MiB heap  ~245 MB
-Spark worker (EMR node)       256 MiB heap  ~235 MB
-Spark executor                instance's    ~290 MB with 512 MiB heap
-                              memory (512
-                              MiB-2 GiB)
-Spark driver (EMR step)       512 MiB heap  ~420 MB
-DuckDB, one Athena query      1 GiB, 2      ~150-400 MB on the chapters' queries
-                              threads
-Lambda handler (Python)       none (the     ~30-60 MB
-                              function's
-                              MemorySize is
-                              reported)
-osmem-server (OpenSearch)     none (Go)     ~20-60 MB for the chapters' indices
-============================  ============  =====================================
+==============================  =================  ==========================================
+process                         bound              measured peak RSS
+==============================  =================  ==========================================
+Spark master (EMR master node)  256 MiB heap       218 MiB
+Spark worker (EMR core/task)    256 MiB heap       213 MiB
+Spark executor                  512 MiB heap (the  345 MiB
+                                instance type's,
+                                512 MiB-2 GiB)
+Spark driver (one EMR step)     512 MiB heap       491 MiB (JVM) + 159 MiB (its Python)
+a 5-node EMR cluster in a step  the above          2.6 GiB in all
+DuckDB, one Athena query        1 GB, 2 threads    +25-60 MB for a self-join over Parquet,
+                                                   +150-280 MB for a full CSV scan or CTAS
+                                                   (the notebook's process: ~1.0 GB in all)
+Lambda handler (Python child)   none (MemorySize   51 MB (imports boto3, one call)
+                                is reported)
+osmem-server (OpenSearch)       GOMEMLIMIT 1 GiB   1.1 GB holding chapter 05's 336,776-flight
+                                                   index (2.0 GB without the limit)
+==============================  =================  ==========================================
+
+Spark's launcher refuses ``-Xmx`` in ``SPARK_DAEMON_JAVA_OPTS`` and
+``extraJavaOptions``: Spark heaps are set through ``SPARK_DAEMON_MEMORY``
+and ``spark.driver.memory`` / ``spark.executor.memory`` (from
+:data:`JVM_HEAP_MB`); :func:`jvm_heap` is for JVMs started directly.
 
 A bound that is too small fails loudly (``java.lang.OutOfMemoryError``,
 DuckDB's ``OutOfMemoryException``, which Athena reports as

@@ -328,4 +328,5 @@ def upload_logs(put, log_uri: str | None, cluster_id: str, step_id: str, folder:
 
 
 def gz(text: bytes) -> bytes:
-    return gzip.compress(text, mtime=0)
+    from localaws.core.tables import compress
+    return compress(text, "gzip")

@@ -94,7 +94,8 @@ class Deliverer:
         body = b"".join(chunks)
         suffix = ""
         if s3_conf.get("CompressionFormat") == "GZIP":
-            body, suffix = gzip.compress(body), ".gz"
+            from localaws.core.tables import compress
+            body, suffix = compress(body, "gzip"), ".gz"
         now = self.ctx.clock.now()
         prefix = s3_conf.get("Prefix", "") if prefix is None else prefix
         key = (f"{prefix}{now:%Y/%m/%d/%H}/{stream.delivery_stream_name}-{stream.version_id}-"
