@@ -160,10 +160,19 @@ def stack():
     import localaws
 
     s = localaws.start()
+    stop = s.stop
+
+    def refuse_to_stop():
+        # localaws.start() hands every caller this same running stack: a test that stops it
+        # (``with localaws.start() as s:``) would break every test after it. Start a stack of
+        # your own in a subprocess instead.
+        raise RuntimeError("the session's shared stack must not be stopped by a test")
+
+    s.stop = refuse_to_stop
     try:
         yield s
     finally:
-        s.stop()
+        stop()
 
 
 _SUMMARY_KEY = pytest.StashKey[list]()

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import pytest
 
-import localaws
 from localaws.core import java, jvm
 from localaws.core.spark import release_conf, s3a_conf, spark_home
 
@@ -209,12 +208,12 @@ DRIVER = textwrap.dedent("""
     rows, release = json.loads(sys.argv[1]), json.loads(sys.argv[2])
     spark = SparkSession.builder.appName("s3a-test").getOrCreate()
     df = spark.createDataFrame([tuple(r) for r in rows], "id INT, name STRING").repartition(2)
-    df.write.mode("overwrite").parquet("s3://bucket/out/")
-    df.write.mode("overwrite").option("header", True).csv("s3a://bucket/out2/")
-    parquet = spark.read.parquet("s3://bucket/out/").orderBy("id").collect()
+    df.write.mode("overwrite").parquet("s3://t-s3a/out/")
+    df.write.mode("overwrite").option("header", True).csv("s3a://t-s3a/out2/")
+    parquet = spark.read.parquet("s3://t-s3a/out/").orderBy("id").collect()
     csv = spark.read.schema("id INT, name STRING").option("header", True) \\
-        .csv("s3a://bucket/out2/").orderBy("id").collect()
-    s3n_count = spark.read.parquet("s3n://bucket/out/").count()
+        .csv("s3a://t-s3a/out2/").orderBy("id").collect()
+    s3n_count = spark.read.parquet("s3n://t-s3a/out/").count()
     executors = spark.sparkContext.parallelize(range(2), 2).map(jvm_pid).distinct().collect()
     emulated = spark.newSession()
     for key, value in release.items():
@@ -282,34 +281,30 @@ def _spark_submit(endpoint: str, script: Path) -> tuple[list[str], dict[str, str
 
 
 @pytest.fixture(scope="module")
-def spark_job(tmp_path_factory):
-    """Run DRIVER once against a fresh local stack, signing as JOB_KEY."""
+def spark_job(tmp_path_factory, stack):
+    """Run DRIVER once against the session's stack, signing as JOB_KEY."""
     if not Path("/proc/self/stat").exists():
         pytest.skip("the JVM checks read /proc (Linux)")
     work = tmp_path_factory.mktemp("s3a")
     script, log = work / "driver.py", work / "spark.log"
     script.write_text(DRIVER)
-    stack = localaws.start()
-    try:
-        command, env = _spark_submit(stack.endpoint, script)
-        s3 = stack.client("s3")
-        s3.create_bucket(Bucket="bucket")
-        started = time.monotonic()
-        with open(log, "w") as out, _meter(stack).track(JOB_KEY) as usage:
-            # spark-submit execs the driver JVM, so this PID is the JVM's; its own
-            # process group holds the executor it starts, so cleanup can end both.
-            proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            try:
-                proc.wait(timeout=300)
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        seconds = time.monotonic() - started
-        objects = [o["Key"] for o in s3.list_objects_v2(Bucket="bucket").get("Contents", [])]
-    finally:
-        stack.stop()
+    command, env = _spark_submit(stack.endpoint, script)
+    s3 = stack.client("s3")
+    s3.create_bucket(Bucket="t-s3a")
+    started = time.monotonic()
+    with open(log, "w") as out, _meter(stack).track(JOB_KEY) as usage:
+        # spark-submit execs the driver JVM, so this PID is the JVM's; its own
+        # process group holds the executor it starts, so cleanup can end both.
+        proc = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    seconds = time.monotonic() - started
+    objects = [o["Key"] for o in s3.list_objects_v2(Bucket="t-s3a").get("Contents", [])]
     text = log.read_text(errors="replace")
     reports = [line[len("REPORT "):] for line in text.splitlines() if line.startswith("REPORT ")]
     report = json.loads(reports[-1]) if reports else None
