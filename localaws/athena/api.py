@@ -8,21 +8,31 @@ plane answers the query-execution operations with a real engine instead
 - ``StartQueryExecution`` queues the query and returns its id at once;
   the query runs in the background: ``QUEUED`` -> ``RUNNING`` ->
   ``SUCCEEDED`` | ``FAILED`` | ``CANCELLED``, as on Athena, so your code
-  polls ``GetQueryExecution``.
+  polls ``GetQueryExecution``. ``StopQueryExecution`` cancels it at any
+  stage, while its result is still being written too.
 - The work group decides the result location (and, with
   ``EnforceWorkGroupConfiguration``, overrides the request's) and may set
   ``BytesScannedCutoffPerQuery``: a query that reads more is cancelled.
-- Results go to ``<OutputLocation>/<QueryExecutionId>.csv`` (plus
-  ``.csv.metadata``), as Athena writes them, and ``GetQueryResults`` pages
-  through them with ``NextToken``.
+- Results stream to ``<OutputLocation>/<QueryExecutionId>.csv`` (plus
+  ``.csv.metadata``) as Athena writes them, and ``GetQueryResults`` pages
+  through that file with ``NextToken`` (``results.py``). CTAS and INSERT
+  INTO return no rows: the count is ``UpdateCount``.
+- ``ResultReuseConfiguration``: the same query text, on the same catalog,
+  database, work group and result location, within ``MaxAgeInMinutes``,
+  reuses the previous result instead of running again
+  (``ResultReuseInformation.ReusedPreviousResult``), unless a statement
+  run through Athena has changed a table since.
 - ``Statistics.DataScannedInBytes`` is what the endpoint counted leaving
-  S3 for this query (``localaws/core/s3.py``), never a file size.
+  S3 for this query (``localaws/core/s3.py``), never a file size; the
+  timings are the measured ones.
+- The catalog API (``ListDataCatalogs``, ``ListDatabases``,
+  ``GetTableMetadata``...) reads the Glue Data Catalog (``metadata.py``).
 """
 from __future__ import annotations
 
-import base64
-import csv
-import io
+import functools
+import math
+import re
 import threading
 import time
 import uuid
@@ -30,12 +40,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from localaws.core import Plane, local_hook, operation
+from localaws.core.s3 import S3
 from localaws.core.waiting import wait_until
 from .errors import INTERNAL, SYSTEM, InvalidRequestException, QueryCancelled, QueryFailed
+from .metadata import Catalogs, offset, token
 
-PRECISION = {"varchar": 2147483647, "bigint": 19, "integer": 10, "smallint": 5, "tinyint": 3,
-             "double": 17, "real": 7, "boolean": 0, "date": 0, "timestamp": 3}
 ENGINE = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
+BATCH_ROWS = 65536                  # rows per Arrow batch a SELECT streams from DuckDB
+MAX_REUSE_MINUTES = 7 * 24 * 60     # ResultReuseByAgeConfiguration.MaxAgeInMinutes
+# Statements that change no table: a result of the same query stays reusable after them.
+READ_ONLY = ("SELECT", "UNLOAD", "SHOW", "DESCRIBE", "EXPLAIN")
 
 
 @dataclass
@@ -48,21 +62,28 @@ class Execution:
     output_location: str
     parameters: list[str]
     cutoff: int | None
+    reuse_config: dict | None = None     # ResultReuseConfiguration as given
+    reused: "Execution | None" = None    # the execution whose result this one reuses
     state: str = "QUEUED"
     reason: str | None = None
     error: dict | None = None
     submitted: float = field(default_factory=time.time)
-    started: float | None = None
-    completed: float | None = None
+    marks: dict = field(default_factory=lambda: {"submitted": time.monotonic()})
     scanned: int = 0
     files_opened: int = 0
     statement_type: str = "DML"
     substatement: str = ""
-    result: object = None
+    pages: object = None                 # results.ResultPages, once SUCCEEDED
+    update_count: int | None = None
     manifest: str | None = None
+    catalog_version: int = 0             # the plane's catalog version the query ran against
     connection: object = None
     cancel_reason: str | None = None
     future: Future | None = None
+
+    def mark(self, moment: str) -> None:
+        """Note when a stage ended (monotonic clock): queued, started, planned, executed, completed."""
+        self.marks[moment] = time.monotonic()
 
     def cancel(self, reason: str) -> None:
         """Ask a running query to stop (its DuckDB connection is interrupted)."""
@@ -73,6 +94,27 @@ class Execution:
                 con.interrupt()
             except Exception:
                 pass
+
+    def check(self) -> None:
+        """Raise if the query was cancelled (called between batches of its result)."""
+        if self.cancel_reason:
+            raise QueryCancelled(self.cancel_reason)
+
+    @property
+    def reuse_minutes(self) -> int | None:
+        config = (self.reuse_config or {}).get("ResultReuseByAgeConfiguration") or {}
+        return int(config.get("MaxAgeInMinutes", 60)) if config.get("Enabled") else None
+
+
+def _catalog_api(name: str):
+    """The ``@operation`` answering ``name`` with the same-named method of :class:`metadata.Catalogs`."""
+    method = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()      # ListDatabases -> list_databases
+
+    @operation(name)
+    def answer(self, req):
+        return getattr(self._catalogs(req), method)(req.params)
+    answer.__name__ = method
+    return answer
 
 
 class AthenaPlane(Plane):
@@ -87,12 +129,37 @@ class AthenaPlane(Plane):
         self.tokens: dict[str, str] = {}
         self.lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
+        self.writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-write")
+        self.catalog_version = 0       # +1 whenever a statement run here changed a table
+        # Queries read S3 with their worker's own key (metered per key); its client is made once.
+        self._keys: dict[int, str] = {}
+        self._readers: dict[str, object] = {}
+        self.s3 = S3(ctx.endpoint, ctx.region, self._reader, meter=ctx.s3.meter)
 
     def stop(self):
         for ex in list(self.executions.values()):
             if ex.state in ("QUEUED", "RUNNING"):
                 ex.cancel("The local stack stopped")
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self.writes.shutdown(wait=True)
+
+    def _reader(self, access_key: str | None):
+        if access_key is None:
+            return self.ctx.s3.client()
+        with self.lock:
+            if access_key not in self._readers:
+                self._readers[access_key] = self.ctx.client("s3", access_key=access_key)
+            return self._readers[access_key]
+
+    def _reader_key(self) -> str:
+        """The access key of this worker thread: one query at a time reads with it."""
+        with self.lock:
+            return self._keys.setdefault(threading.get_ident(), f"ATHENAQ{len(self._keys):04d}")
+
+    def _backend(self, region: str | None = None):
+        """moto's records of Athena (work groups, data catalogs) in ``region``."""
+        from moto.athena.models import athena_backends
+        return athena_backends[self.ctx.account_id][region or self.ctx.region]
 
     # -- teaching hooks -------------------------------------------------------
     @local_hook("On AWS, Statistics.DataScannedInBytes (GetQueryExecution) is the billed figure; "
@@ -114,11 +181,12 @@ class AthenaPlane(Plane):
     @operation("StartQueryExecution")
     def start_query_execution(self, req):
         p = req.params
-        token = p.get("ClientRequestToken")
-        if token and token in self.tokens:
-            return {"QueryExecutionId": self.tokens[token]}
+        token_ = p.get("ClientRequestToken")
+        if token_ and token_ in self.tokens:
+            return {"QueryExecutionId": self.tokens[token_]}
+        started = time.monotonic()
         work_group = p.get("WorkGroup") or "primary"
-        config = self._work_group_config(work_group)
+        config = self._work_group_config(work_group, req.region)
         location = (p.get("ResultConfiguration") or {}).get("OutputLocation")
         wg_location = (config.get("ResultConfiguration") or {}).get("OutputLocation")
         if config.get("EnforceWorkGroupConfiguration") or not location:
@@ -131,55 +199,79 @@ class AthenaPlane(Plane):
                        catalog=context.get("Catalog", "AwsDataCatalog"), work_group=work_group,
                        output_location=location if location.endswith("/") else location + "/",
                        parameters=list(p.get("ExecutionParameters") or []),
-                       cutoff=config.get("BytesScannedCutoffPerQuery"))
+                       cutoff=config.get("BytesScannedCutoffPerQuery"),
+                       reuse_config=p.get("ResultReuseConfiguration"))
+        ex.marks["submitted"] = started
+        minutes = ex.reuse_minutes
+        if minutes is not None and not 0 <= minutes <= MAX_REUSE_MINUTES:
+            raise InvalidRequestException(f"MaxAgeInMinutes must be between 0 and {MAX_REUSE_MINUTES}")
         ex.statement_type = _statement_type(ex.query)
+        previous = self._reusable(ex)
         with self.lock:
             self.executions[ex.id] = ex
-            if token:
-                self.tokens[token] = ex.id
-        ex.future = self.pool.submit(self._run, ex)
+            if token_:
+                self.tokens[token_] = ex.id
+        ex.mark("queued")
+        if previous is not None:
+            self._reuse(ex, previous)
+        else:
+            ex.future = self.pool.submit(self._run, ex)
         return {"QueryExecutionId": ex.id}
 
-    def _work_group_config(self, name: str) -> dict:
-        athena = self.ctx.client("athena")
-        try:
-            wg = athena.get_work_group(WorkGroup=name).get("WorkGroup")
-        except athena.exceptions.InvalidRequestException:
-            wg = None
+    def _work_group_config(self, name: str, region: str | None) -> dict:
+        wg = self._backend(region).get_work_group(name)
         if not wg:
             raise InvalidRequestException(f"WorkGroup {name} is not found.")
         if wg.get("State") == "DISABLED":
             raise InvalidRequestException(f"WorkGroup {name} is disabled.")
         return wg.get("Configuration") or {}
 
+    # -- result reuse ------------------------------------------------------------
+    def _reusable(self, ex: Execution) -> Execution | None:
+        """The latest result ``ex`` may reuse: a SELECT with the same text (and parameters), catalog,
+        database, work group and result location, younger than MaxAgeInMinutes, and no table
+        changed through Athena since it ran."""
+        minutes = ex.reuse_minutes
+        if minutes is None:
+            return None
+        now = time.monotonic()
+        same = [e.reused or e for e in list(self.executions.values())
+                if e.state == "SUCCEEDED" and e.substatement == "SELECT" and e.query == ex.query
+                and e.parameters == ex.parameters and e.catalog.lower() == ex.catalog.lower()
+                and e.database == ex.database and e.work_group == ex.work_group
+                and e.output_location == ex.output_location]
+        fresh = [e for e in same if e.catalog_version == self.catalog_version
+                 and now - e.marks["completed"] <= minutes * 60]
+        return max(fresh, key=lambda e: e.marks["completed"], default=None)
+
+    def _reuse(self, ex: Execution, previous: Execution) -> None:
+        ex.reused, ex.pages, ex.catalog_version = previous, previous.pages, previous.catalog_version
+        ex.statement_type, ex.substatement = previous.statement_type, previous.substatement
+        for moment in ("started", "planned", "executed"):
+            ex.mark(moment)
+        self._finish(ex, "SUCCEEDED")
+
     # -- running -----------------------------------------------------------------
     def _run(self, ex: Execution) -> None:
-        from .engine import Statement
         if ex.cancel_reason:
             return self._finish(ex, "CANCELLED", ex.cancel_reason)
-        ex.state, ex.started = "RUNNING", time.time()
-        key = f"ATHENAQ{ex.id.replace('-', '')[:16].upper()}"   # the query's own key: its S3 reads are metered
+        ex.state, ex.catalog_version = "RUNNING", self.catalog_version
+        ex.mark("started")
+        key = self._reader_key()
         try:
-            self._check_output_bucket(ex.output_location)
+            if not (_reads_only(ex.query) and ex.output_location.startswith("s3://")):
+                # (a query's result file proves the bucket when it is written)
+                self._check_output_bucket(ex.output_location)
             sql = _bind(ex.query, ex.parameters)
             limit_reason = (f"Query cancelled: the query scanned more than the work group's "
                             f"limit of {ex.cutoff} bytes per query (BytesScannedCutoffPerQuery)")
             with self.ctx.s3.meter.track(key, limit=ex.cutoff,
                                          on_exceed=lambda: ex.cancel(limit_reason)) as usage:
-                statement = Statement(sql, ex.database, client=self.ctx.client, s3=self.ctx.s3, access_key=key,
-                                      query_id=ex.id, output_location=ex.output_location,
-                                      scratch=self.ctx.work_dir,
-                                      on_connection=lambda con: setattr(ex, "connection", con),
-                                      cancelled=lambda: ex.cancel_reason)
                 try:
-                    result = statement.run()
+                    self._execute(ex, sql, key)
                 finally:
-                    ex.connection = None
-                    ex.scanned, ex.files_opened = usage.bytes_read, statement.files_opened
-            if ex.cancel_reason:
-                raise QueryCancelled(ex.cancel_reason)
-            ex.result, ex.statement_type, ex.substatement = result, result.statement_type, result.substatement
-            self._write_results(ex)
+                    ex.connection, ex.scanned = None, usage.bytes_read
+            ex.check()
             self._finish(ex, "SUCCEEDED")
         except QueryCancelled as exc:
             self._finish(ex, "CANCELLED", ex.cancel_reason or exc.reason)
@@ -193,36 +285,81 @@ class AthenaPlane(Plane):
             self._finish(ex, "FAILED", reason, {"ErrorCategory": SYSTEM, "ErrorType": INTERNAL,
                                                 "Retryable": False, "ErrorMessage": reason})
 
+    def _execute(self, ex: Execution, sql: str, key: str) -> None:
+        """Run the statement and write its result while the engine produces it."""
+        statement = _statement_class()(sql, ex.database, client=self.ctx.client, s3=self.s3, access_key=key,
+                                       query_id=ex.id, output_location=ex.output_location,
+                                       scratch=self.ctx.work_dir,
+                                       on_connection=lambda con: setattr(ex, "connection", con),
+                                       cancelled=lambda: ex.cancel_reason)
+        try:
+            result = statement.run()
+            ex.marks["planned"] = statement.planned or time.monotonic()
+            try:
+                ex.statement_type, ex.substatement = result.statement_type, result.substatement
+                ex.update_count = result.update_count
+                self._write_results(ex, result)
+            finally:
+                result.close()
+        finally:
+            ex.files_opened = statement.files_opened
+
     def _check_output_bucket(self, location: str) -> None:
+        """Athena checks the result bucket before a statement changes anything."""
         bucket = location[5:].split("/", 1)[0] if location.startswith("s3://") else ""
         try:
             exists = bool(bucket) and self.ctx.s3.bucket_exists(bucket)
         except Exception:          # a name S3 refuses (botocore checks it before sending)
             exists = False
         if not exists:
-            raise QueryFailed("HIVE_FILESYSTEM_ERROR", f"Unable to verify/create output bucket {bucket}")
+            raise _no_bucket(bucket)
 
     def _finish(self, ex: Execution, state: str, reason: str | None = None, error: dict | None = None):
-        ex.reason, ex.error, ex.completed = reason, error, time.time()
-        ex.started = ex.started or ex.completed
+        ex.reason, ex.error = reason, error
+        ex.mark("completed")
+        if state == "SUCCEEDED" and not ex.reused and not ex.substatement.startswith(READ_ONLY):
+            with self.lock:
+                self.catalog_version += 1
         ex.state = state
 
-    def _write_results(self, ex: Execution) -> None:
-        """``<id>.csv`` (or ``.txt`` for DDL) + ``.metadata``, and the manifest of written files."""
-        result, s3, out = ex.result, self.ctx.s3, ex.output_location
+    def _write_results(self, ex: Execution, result) -> None:
+        """``<id>.csv`` (or ``.txt`` for DDL) + ``.metadata``, and the manifest of written files.
+
+        A SELECT's rows stream into the CSV batch by batch (cancellable between
+        batches); CTAS, INSERT INTO and UNLOAD leave an empty CSV (their counts
+        are statistics); DDL output is text, one line per row.
+        """
+        from .results import ResultPages, ResultWriter, Upload, rows_batch
+        s3, out = self.ctx.s3, ex.output_location
         if ex.statement_type == "DDL":
-            body = "".join((row[0] or "") + "\n" for row in result.rows)
-            s3.write(f"{out}{ex.id}.txt", body.encode())
+            ex.mark("executed")
+            s3.write(f"{out}{ex.id}.txt", "".join((row[0] or "") + "\n" for row in result.rows).encode())
+            ex.pages = ResultPages.of_rows(result.columns, result.rows, header=False)
         else:
-            buf = io.StringIO()
-            writer = csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            if result.columns:
-                writer.writerow([c for c, _ in result.columns])
-            for row in result.rows:
-                buf.write(",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in row) + "\n")
-            s3.write(f"{out}{ex.id}.csv", buf.getvalue().encode())
-            meta = "\n".join(f"{c}\t{t}" for c, t in result.columns)
-            s3.write(f"{out}{ex.id}.csv.metadata", meta.encode())
+            # The small .metadata file goes up while the query runs and its rows stream to the CSV.
+            metadata = f"{out}{ex.id}.csv.metadata"
+            written = self.writes.submit(s3.write, metadata, "\n".join(f"{c}\t{t}" for c, t in result.columns).encode())
+            upload = Upload(s3.client(), f"{out}{ex.id}.csv")
+            try:
+                if result.update_count is not None or result.substatement == "UNLOAD":
+                    ex.mark("executed")
+                    upload.close()
+                    ex.pages = ResultPages(result.columns, header=False)
+                else:
+                    writer = ResultWriter(upload, result.columns, ex.check)
+                    for batch in result.batches or [rows_batch(result.columns, result.rows)]:
+                        writer.write(batch)
+                    ex.check()
+                    ex.mark("executed")
+                    ex.pages = writer.close()
+                written.result()
+            except BaseException as exc:
+                upload.abort()
+                if not written.exception():
+                    s3.delete([metadata])
+                if _missing_bucket(exc):
+                    raise _no_bucket(upload.bucket) from None
+                raise
         if result.written or result.substatement in ("CREATE_TABLE_AS_SELECT", "INSERT", "UNLOAD"):
             body = "".join(u + "\n" for u in result.written)
             ex.manifest = s3.write(f"{out}{ex.id}-manifest.csv", body.encode())
@@ -235,28 +372,25 @@ class AthenaPlane(Plane):
         return ex
 
     def _describe(self, ex: Execution) -> dict:
+        source = ex.reused or ex
         status = {"State": ex.state, "SubmissionDateTime": ex.submitted}
         if ex.reason:
             status["StateChangeReason"] = ex.reason
-        if ex.completed:
-            status["CompletionDateTime"] = ex.completed
+        if "completed" in ex.marks:
+            status["CompletionDateTime"] = ex.submitted + ex.marks["completed"] - ex.marks["submitted"]
         if ex.error:
             status["AthenaError"] = ex.error
-        end = ex.completed or time.time()
-        engine_ms = int(((ex.completed or end) - (ex.started or end)) * 1000)
-        queue_ms = int(((ex.started or end) - ex.submitted) * 1000)
-        stats = {"EngineExecutionTimeInMillis": engine_ms, "DataScannedInBytes": ex.scanned,
-                 "TotalExecutionTimeInMillis": int((end - ex.submitted) * 1000),
-                 "QueryQueueTimeInMillis": queue_ms, "ServicePreProcessingTimeInMillis": 0,
-                 "QueryPlanningTimeInMillis": 0, "ServiceProcessingTimeInMillis": 0,
-                 "ResultReuseInformation": {"ReusedPreviousResult": False}}
-        if ex.manifest:
-            stats["DataManifestLocation"] = ex.manifest
+        stats = {**_timings(ex.marks), "DataScannedInBytes": ex.scanned,
+                 "ResultReuseInformation": {"ReusedPreviousResult": ex.reused is not None}}
+        if source.manifest:
+            stats["DataManifestLocation"] = source.manifest
         suffix = ".txt" if ex.statement_type == "DDL" else ".csv"
         out = {"QueryExecutionId": ex.id, "Query": ex.query, "StatementType": ex.statement_type,
-               "ResultConfiguration": {"OutputLocation": ex.output_location + ex.id + suffix},
+               "ResultConfiguration": {"OutputLocation": source.output_location + source.id + suffix},
                "QueryExecutionContext": {"Database": ex.database, "Catalog": ex.catalog},
                "Status": status, "Statistics": stats, "WorkGroup": ex.work_group, "EngineVersion": ENGINE}
+        if ex.reuse_config:
+            out["ResultReuseConfiguration"] = ex.reuse_config
         if ex.parameters:
             out["ExecutionParameters"] = ex.parameters
         if ex.substatement:
@@ -283,11 +417,11 @@ class AthenaPlane(Plane):
         wg = req.params.get("WorkGroup") or "primary"
         ids = [e.id for e in sorted(self.executions.values(), key=lambda e: e.submitted, reverse=True)
                if e.work_group == wg]
-        start = _offset(req.params.get("NextToken"))
+        start = offset(req.params.get("NextToken"))
         size = int(req.params.get("MaxResults") or 50)
         out = {"QueryExecutionIds": ids[start:start + size]}
         if start + size < len(ids):
-            out["NextToken"] = _token(start + size)
+            out["NextToken"] = token(start + size)
         return out
 
     @operation("StopQueryExecution")
@@ -299,64 +433,149 @@ class AthenaPlane(Plane):
 
     @operation("GetQueryResults")
     def get_query_results(self, req):
+        from .results import column_info
         ex = self._get(req.params.get("QueryExecutionId"))
         if ex.state in ("QUEUED", "RUNNING"):
             raise InvalidRequestException(f"Query has not yet finished. Current state: {ex.state}")
         if ex.state != "SUCCEEDED":
             raise InvalidRequestException(f"Query did not finish successfully. Final query state: {ex.state}"
                                   + (f"\n{ex.reason}" if ex.reason else ""))
-        result = ex.result
-        rows = []
-        header = ex.statement_type != "DDL" and result.columns
-        if header:
-            rows.append([c for c, _ in result.columns])
-        rows.extend(result.rows)
         size = int(req.params.get("MaxResults") or 1000)
         if not 1 <= size <= 1000:
             raise InvalidRequestException("MaxResults must be between 1 and 1000")
-        start = _offset(req.params.get("NextToken"))
-        page = rows[start:start + size]
+        start, pages = offset(req.params.get("NextToken")), ex.pages
+        rows = pages.rows(start, start + size, self.ctx.s3)
         out = {"ResultSet": {"Rows": [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]}
-                                      for row in page],
-                             "ResultSetMetadata": {"ColumnInfo": [_column_info(c, t) for c, t in result.columns]}},
-               "UpdateCount": int(result.rows[0][0]) if result.substatement in (
-                   "CREATE_TABLE_AS_SELECT", "INSERT") and result.rows else 0}
-        if start + size < len(rows):
-            out["NextToken"] = _token(start + size)
+                                      for row in rows],
+                             "ResultSetMetadata": {"ColumnInfo": [column_info(c, t) for c, t in pages.columns]}},
+               "UpdateCount": (ex.reused or ex).update_count or 0}
+        if start + size < pages.total:
+            out["NextToken"] = token(start + size)
         return out
 
     @operation("GetQueryRuntimeStatistics")
     def get_query_runtime_statistics(self, req):
         ex = self._get(req.params.get("QueryExecutionId"))
         d = self._describe(ex)["Statistics"]
-        rows = len(ex.result.rows) if ex.result is not None else 0
         return {"QueryRuntimeStatistics": {
             "Timeline": {k: d[k] for k in ("QueryQueueTimeInMillis", "QueryPlanningTimeInMillis",
                                            "EngineExecutionTimeInMillis", "ServiceProcessingTimeInMillis",
                                            "TotalExecutionTimeInMillis")},
-            "Rows": {"InputBytes": ex.scanned, "OutputRows": rows}}}
+            "Rows": {"InputBytes": ex.scanned, "OutputRows": ex.pages.count if ex.pages is not None else 0}}}
+
+    # -- the catalog API: metadata.py answers from Glue (or a LAMBDA catalog's connector)
+    def _catalogs(self, req) -> Catalogs:
+        return Catalogs(self.ctx.client("glue"), list(self._backend(req.region).data_catalogs.values()),
+                        self.ctx.account_id, self.ctx.client)
+
+    list_data_catalogs = _catalog_api("ListDataCatalogs")
+    get_data_catalog = _catalog_api("GetDataCatalog")
+    list_databases = _catalog_api("ListDatabases")
+    get_database = _catalog_api("GetDatabase")
+    list_table_metadata = _catalog_api("ListTableMetadata")
+    get_table_metadata = _catalog_api("GetTableMetadata")
 
 
-def _column_info(name: str, typ: str) -> dict:
-    return {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": name, "Label": name,
-            "Type": typ, "Precision": PRECISION.get(typ, 0), "Scale": 0, "Nullable": "UNKNOWN",
-            "CaseSensitive": typ == "varchar"}
+def _reads_only(sql: str) -> bool:
+    """A query (SELECT, WITH, VALUES): it changes nothing before its result is written."""
+    words = sql.lstrip(" \t\n(").split(None, 1)
+    return bool(words) and words[0].upper() in ("SELECT", "WITH", "VALUES")
 
 
-def _token(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"localaws:{offset}".encode()).decode()
+def _no_bucket(bucket: str) -> QueryFailed:
+    return QueryFailed("HIVE_FILESYSTEM_ERROR", f"Unable to verify/create output bucket {bucket}")
 
 
-def _offset(token: str | None) -> int:
-    if not token:
-        return 0
-    try:
-        kind, _, number = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-        if kind != "localaws":
-            raise ValueError(token)
-        return int(number)
-    except Exception:
-        raise InvalidRequestException("The NextToken is not valid (it must come from a previous response)") from None
+def _missing_bucket(exc: BaseException) -> bool:
+    """Whether writing failed because the result bucket does not exist (or S3 refuses its name)."""
+    from botocore.exceptions import ClientError, ParamValidationError
+    return isinstance(exc, ParamValidationError) or (
+        isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "NoSuchBucket")
+
+
+def _millis(seconds: float) -> int:
+    """A duration in whole milliseconds, as Athena reports it; a span that took any time counts at least 1."""
+    return math.ceil(round(seconds * 1000, 6)) if seconds > 0 else 0
+
+
+def _timings(marks: dict) -> dict:
+    """The timing statistics of an execution from the moments its stages ended.
+
+    Submitted -> queued is Athena's pre-processing, queued -> started the time in
+    the queue, started -> planned the planning (parsing, catalog lookups, file
+    listings), started -> executed the engine (planning included; a SELECT's
+    rows are written as they come), executed -> completed the result's
+    finishing (files closed). A stage still under way counts until now.
+    """
+    now = time.monotonic()
+    at = lambda moment, default: marks.get(moment, default)   # noqa: E731
+    completed = at("completed", now)
+    queued = at("queued", completed)
+    started = at("started", completed)
+    executed = at("executed", completed)
+    return {"TotalExecutionTimeInMillis": _millis(completed - marks["submitted"]),
+            "ServicePreProcessingTimeInMillis": _millis(queued - marks["submitted"]),
+            "QueryQueueTimeInMillis": _millis(started - queued),
+            "QueryPlanningTimeInMillis": _millis(at("planned", executed) - started),
+            "EngineExecutionTimeInMillis": _millis(executed - started),
+            "ServiceProcessingTimeInMillis": _millis(completed - executed)}
+
+
+@functools.cache
+def _statement_class():
+    """``engine.Statement`` whose SELECT streams its rows (imported with the first query:
+    the engine loads DuckDB and sqlglot, which a stack that runs no query should not pay)."""
+    from sqlglot import exp
+    from .engine import Statement
+    from .errors import engine_error
+    from .results import Result, athena_type, declared_text_types
+
+    class StreamingStatement(Statement):
+        """A statement whose SELECT rows come as Arrow batches straight from DuckDB, the
+        connection open (and interruptible) until they are read, instead of a list of
+        rendered rows; and which notes when planning ended and which tables it read."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.planned: float | None = None
+            self.tables: dict = {}               # (db, name) -> catalog.Table, as loaded
+
+        def load_table(self, db, name, **kwargs):
+            self.tables[(db, name)] = table = super().load_table(db, name, **kwargs)
+            return table
+
+        def expand(self, tree, con, depth=0):
+            tree = super().expand(tree, con, depth)
+            if depth == 0 and self.planned is None:
+                self.planned = time.monotonic()      # tables found, partitions pruned, files listed
+            return tree
+
+        def select(self, tree):
+            tree = self.name_columns(tree)
+            aliases = {n.alias_or_name.lower(): self.table_ref(n) for n in tree.find_all(exp.Table) if n.name}
+            con = self.connect()
+            try:
+                rel = con.sql(self.expand(tree, con).sql(dialect="duckdb"))     # bound, not run yet
+            except (QueryFailed, QueryCancelled):
+                con.close()
+                raise
+            except Exception as exc:
+                con.close()
+                raise engine_error(exc, self.sql) from None
+            declared = declared_text_types(tree, {a: self.tables[ref] for a, ref in aliases.items()
+                                                  if ref in self.tables})
+            types = [athena_type(str(t)) for t in rel.types]
+            columns = [(n, declared.get(n.lower(), t) if t == "varchar" else t) for n, t in zip(rel.columns, types)]
+
+            def batches():      # the query runs as they are read
+                try:
+                    yield from rel.to_arrow_reader(BATCH_ROWS)
+                except Exception as exc:
+                    raise engine_error(exc, self.sql) from None
+
+            return Result("DML", columns, batches=batches(), close=con.close, substatement="SELECT")
+
+    return StreamingStatement
 
 
 def _statement_type(sql: str) -> str:

@@ -12,7 +12,8 @@ is a call to the AWS Glue API.
 - ``ALTER TABLE ADD/DROP PARTITION`` and ``MSCK REPAIR TABLE``: partitions
   are catalog entries too; MSCK finds ``key=value/`` folders in S3 and adds
   the missing ones.
-- ``DESCRIBE``, ``SHOW DATABASES | TABLES | VIEWS | PARTITIONS | COLUMNS``:
+- ``DESCRIBE``, ``SHOW DATABASES | TABLES | VIEWS | PARTITIONS | COLUMNS``,
+  ``SHOW CREATE TABLE | VIEW`` and the tables of ``information_schema``:
   the catalog read back.
 
 sqlglot parses the statement (dialect ``athena``); ``CREATE EXTERNAL TABLE``
@@ -31,7 +32,8 @@ import re
 from sqlglot import exp
 
 from localaws.core.s3 import folder
-from .catalog import (SERDES, Partition, add_partitions, encode_view, hive_type, partition_location,
+from . import dialect
+from .catalog import (SERDES, Partition, add_partitions, decode_view, encode_view, hive_type, partition_location,
                       table_input)
 from .errors import QueryFailed, DDL_FAILED
 from .results import Result, athena_type
@@ -283,7 +285,8 @@ def describe(stmt, db: str, name: str) -> Result:
 
 
 def show(stmt, rest: str) -> Result:
-    """SHOW DATABASES | TABLES [IN db] ['pattern'] | VIEWS | PARTITIONS t | COLUMNS IN t."""
+    """SHOW DATABASES | TABLES [IN db] ['pattern'] | VIEWS | PARTITIONS t | COLUMNS IN t
+    | CREATE TABLE t | CREATE VIEW v."""
     glue = stmt.glue
     words = rest.split()
     what = words[0].upper() if words else ""
@@ -309,7 +312,152 @@ def show(stmt, rest: str) -> Result:
         lines = sorted("/".join(f"{k}={p.values[k]}" for k, _ in table.partition_keys) for p in table.partitions)
         return Result("DDL", [("partition", "varchar")], [[x] for x in lines], substatement="SHOW_PARTITIONS")
     if what == "COLUMNS" and len(words) > 2:
-        table = stmt.load_table(*stmt.table_ref(exp.to_table(words[2])))
-        return Result("DDL", [("field", "varchar")], [[c] for c, _ in table.columns + table.partition_keys],
-                      substatement="SHOW_COLUMNS")
+        return show_columns(stmt, words[2:])
+    if what == "CREATE" and len(words) > 2 and words[1].upper() in ("TABLE", "VIEW"):
+        db, name = stmt.table_ref(exp.to_table(words[2].replace("`", "")))
+        if words[1].upper() == "VIEW":
+            return show_create_view(stmt, db, name)
+        return show_create_table(stmt, db, name)
     raise QueryFailed("NOT_SUPPORTED", f"SHOW {rest} is not supported locally")
+
+
+def show_columns(stmt, words: list[str]) -> Result:
+    """SHOW COLUMNS {FROM|IN} [db.]table [{FROM|IN} db]: the column names (partition
+    columns last), padded to 20 characters as Hive prints them."""
+    ref = exp.to_table(words[0].replace("`", ""))
+    if len(words) > 2 and words[1].upper() in ("FROM", "IN"):
+        ref.set("db", exp.to_identifier(words[2].replace("`", "")))
+    table = stmt.load_table(*stmt.table_ref(ref))
+    return Result("DDL", [("field", "varchar")], [[f"{c:<20}"] for c, _ in table.columns + table.partition_keys],
+                  substatement="SHOW_COLUMNS")
+
+
+def glue_table(stmt, db: str, name: str) -> dict:
+    """The Glue table ``db.name`` as GetTable returns it (TABLE_NOT_FOUND as Athena says it)."""
+    stmt.load_table(db, name)          # fails as a query would: schema or table not found
+    return stmt.glue.get_table(DatabaseName=db, Name=name)["Table"]
+
+
+def show_create_table(stmt, db: str, name: str) -> Result:
+    """SHOW CREATE TABLE: the DDL of a table as Athena (Hive) prints it back, one
+    row per line: backquoted columns, ``ROW FORMAT DELIMITED`` when the SerDe
+    has delimiters (else ``ROW FORMAT SERDE`` and its properties), the
+    input/output formats, ``LOCATION`` and the sorted ``TBLPROPERTIES``."""
+    raw = glue_table(stmt, db, name)
+    if raw.get("TableType") == "VIRTUAL_VIEW":
+        raise QueryFailed("NOT_SUPPORTED", f"Relation 'awsdatacatalog.{db}.{name}' is a view, not a table")
+    sd = raw.get("StorageDescriptor", {})
+    serde = sd.get("SerdeInfo", {})
+
+    def columns(cols):
+        return ", \n".join(f"  `{c['Name']}` {c['Type']}" + (f" COMMENT '{c['Comment']}'" if c.get("Comment") else "")
+                           for c in cols)
+
+    text = f"CREATE EXTERNAL TABLE `{name}`(\n{columns(sd.get('Columns', []))})\n"
+    if raw.get("PartitionKeys"):
+        text += f"PARTITIONED BY ( \n{columns(raw['PartitionKeys'])})\n"
+    text += row_format(serde.get("SerializationLibrary", ""), dict(serde.get("Parameters") or {}))
+    text += (f"STORED AS INPUTFORMAT \n  '{sd.get('InputFormat', '')}' \n"
+             f"OUTPUTFORMAT \n  '{sd.get('OutputFormat', '')}'\n"
+             f"LOCATION\n  '{sd.get('Location', '')}'\n")
+    params = sorted((k, v) for k, v in (raw.get("Parameters") or {}).items() if k not in ("EXTERNAL", "comment"))
+    text += "TBLPROPERTIES (\n" + ", \n".join(f"  '{k}'='{java_escape(v)}'" for k, v in params) + ")"
+    return Result("DDL", [("createtab_stmt", "varchar")], [[line] for line in text.split("\n")],
+                  substatement="SHOW_CREATE_TABLE")
+
+
+DELIMITERS = [("field.delim", "FIELDS TERMINATED BY"), ("collection.delim", "COLLECTION ITEMS TERMINATED BY"),
+              ("mapkey.delim", "MAP KEYS TERMINATED BY"), ("line.delim", "LINES TERMINATED BY"),
+              ("serialization.null.format", "NULL DEFINED AS")]
+
+
+def row_format(library: str, params: dict) -> str:
+    """Hive's ROW FORMAT clause: DELIMITED when the SerDe has delimiters, else SERDE;
+    other SerDe properties (but ``serialization.format``) as SERDEPROPERTIES."""
+    delimiters = [(clause, params.pop(key)) for key, clause in DELIMITERS if key in params]
+    params.pop("serialization.format", None)
+    if delimiters:
+        text = "ROW FORMAT DELIMITED \n" + "".join(f"  {c} '{java_escape(v)}' \n" for c, v in delimiters)
+    else:
+        text = f"ROW FORMAT SERDE \n  '{library}' \n"
+    if params:
+        text += ("WITH SERDEPROPERTIES ( \n" + ", \n".join(f"  '{k}'='{java_escape(v)}'" for k, v in params.items())
+                 + ") \n")
+    return text
+
+
+def java_escape(text: str) -> str:
+    """A value as Java's StringEscapeUtils.escapeJava writes it (``\\t``, ``\\u0001``)."""
+    named = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\b": "\\b", "\f": "\\f", "\\": "\\\\", '"': '\\"'}
+    return "".join(named.get(ch) or (f"\\u{ord(ch):04x}" if ord(ch) < 32 else ch) for ch in text)
+
+
+def show_create_view(stmt, db: str, name: str) -> Result:
+    """SHOW CREATE VIEW: the view's query, as Trino prints it back."""
+    raw = glue_table(stmt, db, name)
+    if raw.get("TableType") != "VIRTUAL_VIEW":
+        raise QueryFailed("NOT_SUPPORTED", f"Relation 'awsdatacatalog.{db}.{name}' is a table, not a view")
+    query = stmt.parse(decode_view(raw.get("ViewOriginalText", ""))).sql(dialect="trino", pretty=True)
+    text = f"CREATE VIEW awsdatacatalog.{db}.{name} AS\n{query}"
+    return Result("DDL", [("Create View", "varchar")], [[line] for line in text.split("\n")],
+                  substatement="SHOW_CREATE_VIEW")
+
+
+# --------------------------------------------------------------------------
+# information_schema: the catalog as tables a query can read
+# --------------------------------------------------------------------------
+INFORMATION_SCHEMA = {
+    "schemata": ["catalog_name", "schema_name"],
+    "tables": ["table_catalog", "table_schema", "table_name", "table_type"],
+    "columns": ["table_catalog", "table_schema", "table_name", "column_name", "ordinal_position",
+                "column_default", "is_nullable", "data_type", "comment", "extra_info"],
+    "views": ["table_catalog", "table_schema", "table_name", "view_definition"],
+}
+
+
+def information_schema(stmt, name: str, schemas: set[str] | None = None):
+    """The rows of ``information_schema.<name>`` (an Arrow table), read from Glue.
+
+    Athena answers these from the Glue Data Catalog too, database by database:
+    a query that names its ``table_schema`` lists one database only (here
+    ``schemas``, else all). ``data_type`` is the Trino type, as Athena shows
+    it (``varchar`` for Hive's string, ``array(varchar)``, ``timestamp(3)``).
+    """
+    import pyarrow as pa
+    if name not in INFORMATION_SCHEMA:
+        raise QueryFailed("TABLE_NOT_FOUND", f"Table 'awsdatacatalog.information_schema.{name}' does not exist")
+    glue = stmt.glue
+    databases = sorted(d["Name"] for page in glue.get_paginator("get_databases").paginate()
+                       for d in page["DatabaseList"])
+    rows = []
+    if name == "schemata":
+        rows = [["awsdatacatalog", db] for db in sorted(databases + ["information_schema"])]
+    for db in databases if name != "schemata" else []:
+        if schemas is not None and db not in schemas:
+            continue
+        for page in glue.get_paginator("get_tables").paginate(DatabaseName=db):
+            for t in sorted(page["TableList"], key=lambda t: t["Name"]):
+                rows += information_rows(name, db, t)
+    columns = INFORMATION_SCHEMA[name]
+    types = {"ordinal_position": pa.int64()}
+    return pa.table({c: pa.array([r[i] for r in rows], types.get(c, pa.string())) for i, c in enumerate(columns)})
+
+
+def information_rows(name: str, db: str, table: dict) -> list[list]:
+    """The rows one Glue table gives ``information_schema.<name>``."""
+    view = table.get("TableType") == "VIRTUAL_VIEW"
+    if name == "tables":
+        return [["awsdatacatalog", db, table["Name"], "VIEW" if view else "BASE TABLE"]]
+    if name == "views":
+        return [["awsdatacatalog", db, table["Name"], decode_view(table.get("ViewOriginalText", ""))]] if view else []
+    data = table.get("StorageDescriptor", {}).get("Columns", [])
+    keys = table.get("PartitionKeys", [])
+    return [["awsdatacatalog", db, table["Name"], c["Name"], i, None, "YES", trino_type(c["Type"]),
+             c.get("Comment"), "partition key" if c in keys else None]
+            for i, c in enumerate(data + keys, start=1)]
+
+
+def trino_type(hive: str) -> str:
+    """A Glue (Hive) column type as Athena shows it: ``string`` -> ``varchar``."""
+    kind = dialect.dtype(hive, dialect="hive")
+    return dialect.trino_name(kind) if kind is not None else hive

@@ -13,10 +13,15 @@ Athena's SQL dialect is Trino's (engine version 3). A statement goes through:
    partitions the WHERE clause can match (partition pruning), and let
    ``sources.py`` expose its S3 files to DuckDB (``federated.py`` for tables
    of a Lambda data catalog);
-4. **translate** the query from Trino SQL to DuckDB SQL with sqlglot and run
-   it, within the memory and threads ``core/limits.py`` allows; DuckDB's
-   errors are reported with Athena's error names (``errors.py``), the rows
-   as Athena prints them (``results.py``).
+4. **translate** the query from Trino SQL to DuckDB SQL: sqlglot rewrites
+   the syntax, ``dialect.py`` fixes where the two engines would answer
+   differently (``5 / 2``, ``1 / 0``, decimal literals...); then run it
+   within the memory and threads ``core/limits.py`` allows. DuckDB's errors
+   are reported with Athena's error names (``errors.py``), the rows as
+   Athena prints them (``results.py``).
+
+Athena's ``information_schema`` (schemata, tables, columns, views) is the
+Glue catalog again, read as tables (``ddl.information_schema``).
 """
 from __future__ import annotations
 
@@ -28,19 +33,13 @@ import sqlglot
 from sqlglot import exp
 
 from localaws.core.limits import duckdb_config
-from . import catalog, ddl, federated, writer
+from . import catalog, ddl, dialect, federated, writer
 from .catalog import Partition, Table
-from .errors import QueryCancelled, QueryFailed, DDL_FAILED, engine_error, position_of
+from .errors import QueryCancelled, QueryFailed, DDL_FAILED, engine_error, line_column, position_of
 from .results import Result, athena_type, render
 from .sources import Source, duck_type, ident, sql_literal
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)   # "falling back to Command" notices
-
-TRINO_MACROS = {
-    "url_extract_host": "regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://([^/:?#]+)', 1)",
-    "url_extract_path": "regexp_extract(u, '^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*([^?#]*)', 1)",
-    "url_extract_protocol": "regexp_extract(u, '^([a-zA-Z][a-zA-Z0-9+.-]*)://', 1)",
-}
 
 
 class Statement:
@@ -62,6 +61,7 @@ class Statement:
         self.on_connection = on_connection or (lambda con: None)
         self.cancelled = cancelled or (lambda: None)
         self.files_opened = 0
+        self.views: dict[str, list[str]] = {}   # alias in the query -> the DuckDB views it names
 
     def check(self) -> None:
         """Stop between files when the query was cancelled (user or cutoff)."""
@@ -117,6 +117,10 @@ class Statement:
             raise QueryFailed("SYNTAX_ERROR", "mismatched input '<EOF>'. Expecting: a statement", line=1, column=1)
         try:
             trees = sqlglot.parse(text, read="athena")
+        except sqlglot.errors.TokenError:
+            line, col, token = unterminated(text)
+            raise QueryFailed("SYNTAX_ERROR", f"token recognition error at: '{token}'",
+                              line=line, column=col) from None
         except sqlglot.errors.ParseError as err:
             e = err.errors[0] if err.errors else {}
             near = e.get("highlight") or ""
@@ -174,17 +178,18 @@ class Statement:
         if self.scratch:
             config["temp_directory"] = os.path.join(self.scratch, f"duckdb-{self.query_id}")
         con = duckdb.connect(config=config)
-        # Trino functions sqlglot leaves as they are and DuckDB lacks (made only when used).
-        for name, body in TRINO_MACROS.items():
-            if name in self.sql.lower():
-                con.execute(f"CREATE MACRO {name}(u) AS {body}")
+        dialect.configure(con)
         self.on_connection(con)
         return con
 
     def expand(self, tree: exp.Expression, con, depth: int = 0) -> exp.Expression:
-        """Replace each catalog table (and view) of ``tree`` by a DuckDB view over its files."""
+        """Make ``tree`` runnable on DuckDB: each catalog table (and view) becomes a
+        DuckDB view over its files, then ``dialect.py`` fixes what DuckDB would
+        answer differently from Trino (its macros created on ``con``)."""
         if depth > 10:
             raise QueryFailed("VIEW_IS_RECURSIVE", "View is recursive")
+        if depth == 0:
+            self.views = {}
         cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
         for node in list(tree.find_all(exp.Table)):
             if not node.name or (not node.db and node.name.lower() in cte_names):
@@ -193,13 +198,19 @@ class Statement:
                 continue
             db, name = self.table_ref(node)
             alias = node.alias or name
+            if not node.alias:
+                unqualify_columns(tree, db, name)
             if node.catalog and node.catalog.lower() != "awsdatacatalog":
                 # A federated catalog (CreateDataCatalog Type=LAMBDA): a connector reads it.
                 source = federated.source(self, node.catalog, db, name, node=node)
                 view = f"__f{abs(hash((node.catalog, db, name, id(node)))) % 10**8}"
                 source.register(con, view)
-                node.replace(exp.Table(this=exp.to_identifier(view),
-                                       alias=exp.TableAlias(this=exp.to_identifier(alias))))
+                self.use_view(node, view, alias)
+                continue
+            if db == "information_schema":
+                view = f"__i{abs(hash((name, id(node)))) % 10**8}"
+                con.register(view, ddl.information_schema(self, name, wanted_schemas(tree)))
+                self.use_view(node, view, alias)
                 continue
             table = self.load_table(db, name, node_sql=node.name)
             if table.view_sql is not None:
@@ -211,9 +222,30 @@ class Statement:
             self.files_opened += source.files_opened
             view = f"__t{abs(hash((db, name, id(node)))) % 10**8}"
             source.register(con, view)
-            node.replace(exp.Table(this=exp.to_identifier(view),
-                                   alias=exp.TableAlias(this=exp.to_identifier(alias))))
+            self.use_view(node, view, alias)
+        if depth == 0:
+            tree = dialect.rewrite(tree, self.view_columns(con), self.sql)
+            dialect.define(con, tree)
         return tree
+
+    def use_view(self, node: exp.Table, view: str, alias: str) -> None:
+        """Put the DuckDB ``view`` where the query named a table, under the same alias."""
+        node.replace(exp.Table(this=exp.to_identifier(view), alias=exp.TableAlias(this=exp.to_identifier(alias))))
+        self.views.setdefault(alias.lower(), []).append(view)
+
+    def view_columns(self, con) -> dict[str, dict]:
+        """alias -> column -> type, for the type checker of ``dialect.py`` (None where
+        two tables of the query share an alias and disagree on a column's type)."""
+        columns = {}
+        for alias, views in self.views.items():
+            merged = columns.setdefault(alias, {})
+            for view in views:
+                rel = con.sql(f"SELECT * FROM {ident(view)}")
+                for name, kind in zip(rel.columns, rel.types):
+                    kind = dialect.dtype(str(kind))
+                    same = name.lower() not in merged or merged[name.lower()] == kind
+                    merged[name.lower()] = kind if same else None
+        return columns
 
     def prune(self, table: Table, node: exp.Table, con) -> list[Partition]:
         """Keep the partitions that the WHERE conditions on partition columns can match.
@@ -288,3 +320,55 @@ class Statement:
         columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
         rows = [[render(v) for v in r] for r in zip(*columns)]
         return Result("DML", list(zip(names, [athena_type(t) for t in types])), rows, substatement="SELECT")
+
+
+# --------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------
+def unqualify_columns(tree: exp.Expression, db: str, name: str) -> None:
+    """``db.table.column`` (and ``catalog.db.table.column``) become ``table.column``,
+    as DuckDB sees the table under its plain name."""
+    for column in tree.find_all(exp.Column):
+        if column.db and column.db.lower() == db and column.table.lower() == name:
+            column.set("db", None)
+            column.set("catalog", None)
+
+
+def wanted_schemas(tree: exp.Expression) -> set[str] | None:
+    """The databases an information_schema query asks for (``table_schema = 'x'``,
+    ``IN (...)``), so that only those are listed; None for all of them."""
+    wanted = set()
+    for cond in tree.find_all(exp.EQ, exp.In):
+        column = cond.this if isinstance(cond.this, exp.Column) else cond.expression
+        if not isinstance(column, exp.Column) or column.name.lower() not in ("table_schema", "schema_name"):
+            continue
+        if cond.find_ancestor(exp.Or, exp.Not) is not None:
+            return None      # the condition does not restrict: list every database
+        values = cond.expressions if isinstance(cond, exp.In) else [cond.expression, cond.this]
+        wanted |= {v.name.lower() for v in values if isinstance(v, exp.Literal) and v.is_string}
+    return wanted or None
+
+
+def unterminated(sql: str) -> tuple[int, int, str]:
+    """line, column and text of the quoted string or identifier that ``sql`` never
+    closes (what Trino's lexer reports as a token recognition error)."""
+    i, n = 0, len(sql)
+    while i < n:
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end + 1
+        elif sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            if end < 0:
+                return (*line_column(sql, i), sql[i:])
+            i = end + 2
+        elif sql[i] in "'\"`":
+            quote, j = sql[i], i + 1
+            while j < n and not (sql[j] == quote and not sql.startswith(quote * 2, j)):
+                j += 2 if sql.startswith(quote * 2, j) else 1
+            if j >= n:
+                return (*line_column(sql, i), sql[i:])
+            i = j + 1
+        else:
+            i += 1
+    return 1, 1, sql

@@ -14,7 +14,11 @@ endpoint counts exactly the bytes this query pulled from S3 (that count is
   zstd are detected from the file extension) and parsed in DuckDB with the
   SerDe's rules: delimiters, ``\\N`` for NULL, the regex of ``input.regex``,
   JSON keys by column name. A value that does not parse as the column's type
-  becomes NULL, as in Hive.
+  becomes NULL, as in Hive. In delimited text (LazySimpleSerDe) arrays, maps
+  and structs are split by one more delimiter per level of nesting
+  (``collection.delim``, default ``\\x02``, between items and struct fields;
+  ``mapkey.delim``, default ``\\x03``, between a key and its value; then
+  ``\\x04``, ``\\x05``...), and BINARY values are base64, as Hive writes them.
 - **Avro** is decoded with fastavro (a row format: every byte is read).
 
 Partition columns are not in the files: their values come from the
@@ -80,6 +84,55 @@ def list_files(s3, location: str) -> list[str]:
             continue
         files.append(f"{bucket}/{obj['Key']}")
     return sorted(files)
+
+
+HIVE_NULL = "\\N"
+# The delimiters of LazySimpleSerDe by level of nesting (Hive's defaults): fields of a row,
+# then items of an array / entries of a map / fields of a struct, then map keys, then deeper.
+HIVE_SEPARATORS = [chr(c) for c in (1, 2, 3, 4, 5, 6, 7, 8, 11, *range(14, 27), 28, 29, 30, 31)]
+
+
+def hive_separators(params: dict) -> list[str]:
+    """The separators of a delimited table by level, with its SERDEPROPERTIES
+    (``colelction.delim`` is Hive's own historical spelling, still read)."""
+    levels = list(HIVE_SEPARATORS)
+    levels[1] = params.get("collection.delim", params.get("colelction.delim", levels[1]))
+    levels[2] = params.get("mapkey.delim", levels[2])
+    return levels
+
+
+def hive_text(expr: str, hive_type: str, separators: list[str], level: int = 1) -> str:
+    """DuckDB SQL that reads the text ``expr`` of a LazySimpleSerDe field as ``hive_type``.
+
+    An array's items (and a struct's fields) are split by the separator of
+    their level, a map's entries too and each key from its value by the next
+    one; what is inside goes one level deeper. Primitive values are cast
+    (NULL when they do not parse), ``\\N`` is NULL, BINARY is base64
+    (raw text when it is not), as Hive reads them.
+    """
+    from sqlglot import exp
+    kind = exp.DataType.build(duck_type(hive_type), dialect="duckdb") if isinstance(hive_type, str) else hive_type
+    t, here = exp.DataType.Type, sql_literal(separators[level])
+    if kind.this in (t.ARRAY, t.MAP):
+        var = f"x{level}"
+        if kind.this == t.ARRAY:
+            item = hive_text(var, kind.expressions[0], separators, level + 1)
+        else:
+            pair = f"string_split({var}, {sql_literal(separators[level + 1])})"
+            item = (f"struct_pack(key := {hive_text(f'{pair}[1]', kind.expressions[0], separators, level + 2)}, "
+                    f"value := {hive_text(f'{pair}[2]', kind.expressions[1], separators, level + 2)})")
+        items = f"list_transform(string_split({expr}, {here}), lambda {var}: {item})"
+        items = f"map_from_entries({items})" if kind.this == t.MAP else items
+        return f"CASE WHEN {expr} = '' THEN {'MAP {}' if kind.this == t.MAP else '[]'} ELSE {items} END"
+    if kind.this == t.STRUCT:
+        parts = f"string_split({expr}, {here})"
+        fields = [f"{ident(f.name.lower())} := {hive_text(f'{parts}[{i + 1}]', f.args['kind'], separators, level + 1)}"
+                  for i, f in enumerate(kind.expressions)]
+        return f"CASE WHEN {expr} IS NOT NULL THEN struct_pack({', '.join(fields)}) END"
+    value = f"NULLIF({expr}, {sql_literal(HIVE_NULL)})"
+    if kind.this in (t.BINARY, t.VARBINARY):
+        return f"COALESCE(TRY(from_base64({value})), encode({value}))"
+    return f"TRY_CAST({value} AS {kind.sql('duckdb')})"
 
 
 def is_complex(hive_type: str) -> bool:
@@ -209,7 +262,7 @@ class Source:
         source = ident(raw)
         if reader in ("json", "cloudtrail"):   # parse each line once, then pick the fields
             source = f"(SELECT *, {self._json_struct()} AS __j FROM {ident(raw)})"
-        con.execute(f"CREATE VIEW {ident(name)} AS SELECT {select} FROM {source}")
+        con.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT {select} FROM {source}")
 
     # -- partition columns -----------------------------------------------------
     def _partition_select(self) -> list[str]:
@@ -325,9 +378,10 @@ class Source:
             delim = params.get("field.delim", params.get("serialization.format", "\x01"))
             if delim == "1":
                 delim = "\x01"
-            coll = params.get("collection.delim", "\x02")
             parts = f"string_split(__line, {sql_literal(delim)})"
-            select = [self._typed(f"NULLIF({parts}[{i + 1}], '\\N')", t, c, coll) for i, (c, t) in enumerate(cols)]
+            levels = hive_separators(params)
+            select = [f"{hive_text(f'NULLIF({parts}[{i + 1}], {sql_literal(HIVE_NULL)})', t, levels)} AS {ident(c)}"
+                      for i, (c, t) in enumerate(cols)]
         elif reader == "opencsv":
             sep = params.get("separatorChar", ",")
             quote = params.get("quoteChar", '"')
@@ -355,14 +409,6 @@ class Source:
 
     def shape(self) -> dict:
         return {c: json_shape(t) if is_complex(t) else "VARCHAR" for c, t in self.table.columns}
-
-    @staticmethod
-    def _typed(expr: str, hive_type: str, col: str, coll: str) -> str:
-        if hive_type.startswith("array<"):
-            inner = hive_type[6:-1]
-            return (f"TRY_CAST(string_split({expr}, {sql_literal(coll)}) AS {duck_type(inner)}[]) "
-                    f"AS {ident(col)}")
-        return f"TRY_CAST({expr} AS {duck_type(hive_type)}) AS {ident(col)}"
 
     def _opencsv(self, lines, counts, sep, quote) -> pa.Table:
         import pyarrow.csv as pacsv

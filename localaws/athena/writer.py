@@ -9,7 +9,9 @@ per partition value (``month=1/``, Hive's layout; a NULL value goes to
 the Glue catalog with its partitions. ``INSERT INTO`` appends files (and new
 partitions) to an existing table; ``UNLOAD`` writes files and registers
 nothing. Athena refuses to write into a location that already holds files,
-and a statement that fails leaves nothing half-written behind.
+and a statement that fails leaves nothing half-written behind. A result
+without rows writes no file at all. CTAS and INSERT INTO report how many
+rows they wrote as the query's ``UpdateCount``, not as a result row.
 
 Here the query's result (an Arrow table) is split by partition values with
 pyarrow's dataset writer, each part is encoded by ``core/tables.py`` (the
@@ -118,8 +120,26 @@ class OutputSpec:
         compressed = {"gzip": ".gz", "zstd": ".zst"}.get(self.codec, "") if self.text else ""
         return ext + compressed
 
+    #: UNLOAD writes Parquet timestamps as Athena does: INT96 (Hive's type), in milliseconds.
+    int96_timestamps = False
+
     def encode(self, table: pa.Table) -> bytes:
+        if self.format == "parquet" and self.int96_timestamps:
+            return int96_parquet(table, self.codec)
         return encode(table, ENCODINGS[self.format], self.codec, delimiter=self.delimiter)
+
+
+def int96_parquet(table: pa.Table, codec: str | None) -> bytes:
+    """Parquet with Athena's timestamps: milliseconds, stored as INT96 as Hive (and Athena's
+    UNLOAD) writes them; readers such as PyAthena ask pyarrow to read them back in a unit of
+    their choice (``coerce_int96_timestamp_unit``)."""
+    import pyarrow.parquet as pq
+    millis = [pa.field(f.name, pa.timestamp("ms", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+              for f in table.schema]
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.cast(pa.schema(millis), safe=False), sink, compression=codec or "none",
+                   use_deprecated_int96_timestamps=True)
+    return sink.getvalue().to_pybytes()
 
 
 def require_empty(s3, location: str, what: str) -> None:
@@ -181,6 +201,8 @@ def write(s3, table: pa.Table, names: list[str], location: str, spec: OutputSpec
                           error_type=DDL_FAILED)
     base = folder(location)
     written, partitions = [], []
+    if table.num_rows == 0:
+        return written, partitions
     try:
         for i, (values, rows) in enumerate(partition(table, spec.partitioned_by, scratch)):
             path = "".join(f"{k}={NULL_PARTITION if v is None else v}/" for k, v in values.items())
@@ -234,8 +256,8 @@ def ctas(stmt, tree: exp.Create) -> Result:
         except Exception:
             pass
         raise
-    return Result("DML", [("rows", "bigint")], [[str(table.num_rows)]], written=written,
-                  substatement="CREATE_TABLE_AS_SELECT")
+    return Result("DML", [("rows", "bigint")], written=written, substatement="CREATE_TABLE_AS_SELECT",
+                  update_count=table.num_rows)
 
 
 def insert(stmt, tree: exp.Insert) -> Result:
@@ -256,7 +278,8 @@ def insert(stmt, tree: exp.Insert) -> Result:
     new = [p for p in partitions if tuple(p.values[c] for c in keys) not in existing]
     if new:
         add_partitions(stmt.glue, db, name, new)
-    return Result("DML", [("rows", "bigint")], [[str(result.num_rows)]], written=written, substatement="INSERT")
+    return Result("DML", [("rows", "bigint")], written=written, substatement="INSERT",
+                  update_count=result.num_rows)
 
 
 def unload(stmt, text: str) -> Result:
@@ -270,5 +293,6 @@ def unload(stmt, text: str) -> Result:
     require_empty(stmt.s3, location, location)
     names, _, table = stmt.execute_query(stmt.parse(query))
     spec = OutputSpec.from_properties(props, default_format="textfile")
+    spec.int96_timestamps = True
     written, _ = write(stmt.s3, table, names, location, spec, stmt.query_id, stmt.scratch)
     return Result("DML", written=written, substatement="UNLOAD")
