@@ -1,4 +1,5 @@
 """Athena on DuckDB: real answers, honest bytes, Athena's failures, real clients."""
+import threading
 import time
 
 import botocore.exceptions
@@ -346,9 +347,62 @@ def test_ctas_round_trips_in_every_format(athena, stack, fmt):
     assert sorted({o["Key"].split("/")[2] for o in listed}) == ["origin=EWR", "origin=JFK", "origin=__HIVE_DEFAULT_PARTITION__"]
 
 
-def test_a_query_over_the_memory_bound_fails_like_athena(athena, monkeypatch):
+def test_a_query_over_the_memory_bound_fails_like_athena(athena, stack):
+    """The bound of core/limits.py is the plane's DuckDB database's (all its queries together);
+    lowered here for one query, then put back."""
     from localaws.core import limits
-    monkeypatch.setitem(limits.DUCKDB, "athena", {"memory_limit": "16MB", "threads": 1})
-    reason = failure(athena, "SELECT carrier, array_agg(CAST(time_hour AS varchar) || dest || origin) "
-                             "FROM f_big GROUP BY carrier")
+    database = stack.context.registry.planes["athena"].duckdb()
+    bound = limits.duckdb_config("athena")
+    assert database.sql("SELECT current_setting('threads')").fetchall() == [(bound["threads"],)]
+    database.execute("SET memory_limit = '16MB'")
+    database.execute("SET threads = 1")
+    try:
+        reason = failure(athena, "SELECT carrier, array_agg(CAST(time_hour AS varchar) || dest || origin) "
+                                 "FROM f_big GROUP BY carrier")
+    finally:
+        database.execute(f"SET memory_limit = '{bound['memory_limit']}'")
+        database.execute(f"SET threads = {bound['threads']}")
     assert reason == "EXCEEDED_MEMORY_LIMIT: Query exhausted resources at this scale factor"
+
+
+def test_stopping_one_query_leaves_the_other_running(athena, stack):
+    """Queries run on cursors of one DuckDB database: StopQueryExecution interrupts its own
+    query's cursor, never another's, and one query's views and macros are its own.
+
+    B is held inside DuckDB (the endpoint holds its Parquet reads once B is planned) while
+    A, a cross join that would run for hours, is stopped; released, B answers in full."""
+    plane, registry = stack.context.registry.planes["athena"], stack.context.registry
+    b_sql = ("SELECT carrier, round(sum(distance) / count(*), 3) AS mean FROM f_parquet "
+             "GROUP BY carrier ORDER BY carrier")
+    expected = rows(athena, b_sql)[1]
+    reading, release = threading.Event(), threading.Event()
+
+    def hold(req):      # B's reads of its table, while DuckDB runs B
+        if req.path.startswith("/ath-lake/t/parquet/") and any(
+                e.query == b_sql and e.state == "RUNNING" and "planned" in e.marks
+                for e in list(plane.executions.values())):
+            reading.set()
+            release.wait(120)
+        return None     # moto answers
+    previous = registry.route("s3", "GetObject", hold)
+    try:
+        a = start(athena, "SELECT count(*) FROM f_big a CROSS JOIN f_big b")
+        b = start(athena, b_sql)
+        assert reading.wait(120), "B never read its table"
+        other = plane.duckdb().cursor()      # a third session: sees neither A's nor B's objects
+        try:
+            assert other.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall() == []
+            assert other.sql("SELECT function_name FROM duckdb_functions() "
+                             "WHERE function_type = 'macro' AND NOT internal").fetchall() == []
+        finally:
+            other.close()
+        athena.stop_query_execution(QueryExecutionId=a)
+        stopped = wait(athena, a)
+        assert stopped["Status"]["State"] == "CANCELLED"
+        assert athena.get_query_execution(QueryExecutionId=b)["QueryExecution"]["Status"]["State"] == "RUNNING"
+    finally:
+        release.set()
+        registry.route("s3", "GetObject", previous)
+    assert wait(athena, b)["Status"]["State"] == "SUCCEEDED"
+    result = athena.get_query_results(QueryExecutionId=b)["ResultSet"]["Rows"][1:]
+    assert [[d.get("VarCharValue") for d in r["Data"]] for r in result] == expected

@@ -122,6 +122,15 @@ def test_join_dynamodb_sqlite_and_s3(stack, federation):
     assert elapsed < 60
 
 
+def test_federated_views_end_with_their_query(stack, federation):
+    """A federated table is a TEMP view on its query's own DuckDB cursor: once the query
+    ends, the plane's database keeps no view of it for the queries after."""
+    status, _ = run(stack, JOIN)
+    assert status["State"] == "SUCCEEDED", status
+    database = stack.context.registry.planes["athena"].duckdb()
+    assert database.sql("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall() == []
+
+
 def test_connectors_log_their_requests_and_pushdown(stack, federation, log_messages):
     run(stack, JOIN)
     ddb = [m for m in log_messages(CATALOGS["fed_ddb"]) if m.startswith("[connector]")]

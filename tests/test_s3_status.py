@@ -151,3 +151,27 @@ def test_expect_100_continue_gets_one_interim_answer(stack, s3):
             final += sock.recv(4096)
     assert final.split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK", final[:200]
     assert s3.get_object(Bucket=BUCKET, Key="expect.txt")["Body"].read() == body
+
+
+def test_a_chunked_upload_stores_its_whole_body(stack, s3):
+    """``Transfer-Encoding: chunked`` (no Content-Length): the object holds every chunk."""
+    import socket
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="PUT", url=f"{stack.endpoint}/{BUCKET}/chunked.txt",
+                         headers={"Transfer-Encoding": "chunked", "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    S3SigV4Auth(Credentials("testing", "testing"), "s3", "us-east-1").add_auth(request)
+    host, port = stack.endpoint.split("//")[1].split(":")
+    head = "".join(f"{k}: {v}\r\n" for k, v in request.headers.items())
+    chunks = [b"first part, ", b"second part"]
+    body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"PUT /{BUCKET}/chunked.txt HTTP/1.1\r\nHost: {host}:{port}\r\n{head}\r\n".encode() + body)
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += sock.recv(4096)
+    assert answer.split(b"\r\n", 1)[0] == b"HTTP/1.1 200 OK", answer[:200]
+    assert s3.get_object(Bucket=BUCKET, Key="chunked.txt")["Body"].read() == b"".join(chunks)

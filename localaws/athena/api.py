@@ -30,7 +30,6 @@ plane answers the query-execution operations with a real engine instead
 """
 from __future__ import annotations
 
-import functools
 import math
 import re
 import threading
@@ -46,7 +45,6 @@ from .errors import INTERNAL, SYSTEM, InvalidRequestException, QueryCancelled, Q
 from .metadata import Catalogs, offset, token
 
 ENGINE = {"SelectedEngineVersion": "AUTO", "EffectiveEngineVersion": "Athena engine version 3"}
-BATCH_ROWS = 65536                  # rows per Arrow batch a SELECT streams from DuckDB
 MAX_REUSE_MINUTES = 7 * 24 * 60     # ResultReuseByAgeConfiguration.MaxAgeInMinutes
 # Statements that change no table: a result of the same query stays reusable after them.
 READ_ONLY = ("SELECT", "UNLOAD", "SHOW", "DESCRIBE", "EXPLAIN")
@@ -86,13 +84,24 @@ class Execution:
         self.marks[moment] = time.monotonic()
 
     def cancel(self, reason: str) -> None:
-        """Ask a running query to stop (its DuckDB connection is interrupted)."""
+        """Ask a running query to stop: its DuckDB cursor is interrupted (no other query's).
+
+        DuckDB forgets an interrupt that arrives between two statements of a cursor, so
+        the cursor is interrupted once more a moment later, when the statement that was
+        about to start runs (the engine checks ``cancel_reason`` before it starts one).
+        """
         self.cancel_reason = self.cancel_reason or reason
+        self.interrupt()
+        again = threading.Timer(0.1, self.interrupt)
+        again.daemon = True
+        again.start()
+
+    def interrupt(self) -> None:
         con = self.connection
         if con is not None:
             try:
                 con.interrupt()
-            except Exception:
+            except Exception:      # the cursor is closed: the query has ended
                 pass
 
     def check(self) -> None:
@@ -104,6 +113,29 @@ class Execution:
     def reuse_minutes(self) -> int | None:
         config = (self.reuse_config or {}).get("ResultReuseByAgeConfiguration") or {}
         return int(config.get("MaxAgeInMinutes", 60)) if config.get("Enabled") else None
+
+
+class _QueryS3(S3):
+    """The stack's S3 as queries read it: a worker's key gets its boto3 client and its
+    pyarrow filesystem once, and every query the worker runs reuses them."""
+
+    def __init__(self, ctx):
+        super().__init__(ctx.endpoint, ctx.region, self._client, meter=ctx.s3.meter)
+        self._ctx, self._lock, self._made = ctx, threading.Lock(), {}
+
+    def _once(self, kind: str, access_key: str, make):
+        with self._lock:
+            if (kind, access_key) not in self._made:
+                self._made[(kind, access_key)] = make()
+            return self._made[(kind, access_key)]
+
+    def _client(self, access_key: str | None):
+        if access_key is None:
+            return self._ctx.s3.client()
+        return self._once("client", access_key, lambda: self._ctx.client("s3", access_key=access_key))
+
+    def filesystem(self, access_key: str):
+        return self._once("filesystem", access_key, lambda: S3.filesystem(self, access_key))
 
 
 def _catalog_api(name: str):
@@ -131,10 +163,10 @@ class AthenaPlane(Plane):
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-query")
         self.writes = ThreadPoolExecutor(max_workers=2, thread_name_prefix="athena-write")
         self.catalog_version = 0       # +1 whenever a statement run here changed a table
-        # Queries read S3 with their worker's own key (metered per key); its client is made once.
+        self._duckdb = None            # the DuckDB database every query runs a cursor of (first query opens it)
+        # Queries read S3 with their worker's own key (metered per key).
         self._keys: dict[int, str] = {}
-        self._readers: dict[str, object] = {}
-        self.s3 = S3(ctx.endpoint, ctx.region, self._reader, meter=ctx.s3.meter)
+        self.s3 = _QueryS3(ctx)
 
     def stop(self):
         for ex in list(self.executions.values()):
@@ -142,14 +174,17 @@ class AthenaPlane(Plane):
                 ex.cancel("The local stack stopped")
         self.pool.shutdown(wait=True, cancel_futures=True)
         self.writes.shutdown(wait=True)
+        if self._duckdb is not None:
+            self._duckdb.close()
 
-    def _reader(self, access_key: str | None):
-        if access_key is None:
-            return self.ctx.s3.client()
+    def duckdb(self):
+        """The plane's DuckDB database (``engine.open_database``), opened by the first query:
+        DuckDB and sqlglot load then, not in a stack that runs no query."""
         with self.lock:
-            if access_key not in self._readers:
-                self._readers[access_key] = self.ctx.client("s3", access_key=access_key)
-            return self._readers[access_key]
+            if self._duckdb is None:
+                from .engine import open_database
+                self._duckdb = open_database(self.ctx.work_dir)
+            return self._duckdb
 
     def _reader_key(self) -> str:
         """The access key of this worker thread: one query at a time reads with it."""
@@ -275,23 +310,25 @@ class AthenaPlane(Plane):
             self._finish(ex, "SUCCEEDED")
         except QueryCancelled as exc:
             self._finish(ex, "CANCELLED", ex.cancel_reason or exc.reason)
-        except QueryFailed as exc:
-            if ex.cancel_reason:
+        except Exception as exc:
+            if ex.cancel_reason:      # stopped: whatever the interrupted engine raised on its way out
                 return self._finish(ex, "CANCELLED", ex.cancel_reason)
-            self._finish(ex, "FAILED", exc.reason, {"ErrorCategory": exc.category, "ErrorType": exc.error_type,
-                                                    "Retryable": False, "ErrorMessage": exc.reason})
-        except Exception as exc:   # a bug in the stand-in: FAILED, SYSTEM, with the cause named
+            if isinstance(exc, QueryFailed):
+                return self._finish(ex, "FAILED", exc.reason, {
+                    "ErrorCategory": exc.category, "ErrorType": exc.error_type, "Retryable": False,
+                    "ErrorMessage": exc.reason})
+            # a bug in the stand-in: FAILED, SYSTEM, with the cause named
             reason = f"INTERNAL_ERROR: the local engine failed: {type(exc).__name__}: {exc}"
             self._finish(ex, "FAILED", reason, {"ErrorCategory": SYSTEM, "ErrorType": INTERNAL,
                                                 "Retryable": False, "ErrorMessage": reason})
 
     def _execute(self, ex: Execution, sql: str, key: str) -> None:
         """Run the statement and write its result while the engine produces it."""
-        statement = _statement_class()(sql, ex.database, client=self.ctx.client, s3=self.s3, access_key=key,
-                                       query_id=ex.id, output_location=ex.output_location,
-                                       scratch=self.ctx.work_dir,
-                                       on_connection=lambda con: setattr(ex, "connection", con),
-                                       cancelled=lambda: ex.cancel_reason)
+        from .engine import Statement
+        statement = Statement(sql, ex.database, duckdb=self.duckdb(), client=self.ctx.client, s3=self.s3,
+                              access_key=key, query_id=ex.id, output_location=ex.output_location,
+                              scratch=self.ctx.work_dir, on_connection=lambda con: setattr(ex, "connection", con),
+                              cancelled=lambda: ex.cancel_reason)
         try:
             result = statement.run()
             ex.marks["planned"] = statement.planned or time.monotonic()
@@ -519,63 +556,6 @@ def _timings(marks: dict) -> dict:
             "QueryPlanningTimeInMillis": _millis(at("planned", executed) - started),
             "EngineExecutionTimeInMillis": _millis(executed - started),
             "ServiceProcessingTimeInMillis": _millis(completed - executed)}
-
-
-@functools.cache
-def _statement_class():
-    """``engine.Statement`` whose SELECT streams its rows (imported with the first query:
-    the engine loads DuckDB and sqlglot, which a stack that runs no query should not pay)."""
-    from sqlglot import exp
-    from .engine import Statement
-    from .errors import engine_error
-    from .results import Result, athena_type, declared_text_types
-
-    class StreamingStatement(Statement):
-        """A statement whose SELECT rows come as Arrow batches straight from DuckDB, the
-        connection open (and interruptible) until they are read, instead of a list of
-        rendered rows; and which notes when planning ended and which tables it read."""
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.planned: float | None = None
-            self.tables: dict = {}               # (db, name) -> catalog.Table, as loaded
-
-        def load_table(self, db, name, **kwargs):
-            self.tables[(db, name)] = table = super().load_table(db, name, **kwargs)
-            return table
-
-        def expand(self, tree, con, depth=0):
-            tree = super().expand(tree, con, depth)
-            if depth == 0 and self.planned is None:
-                self.planned = time.monotonic()      # tables found, partitions pruned, files listed
-            return tree
-
-        def select(self, tree):
-            tree = self.name_columns(tree)
-            aliases = {n.alias_or_name.lower(): self.table_ref(n) for n in tree.find_all(exp.Table) if n.name}
-            con = self.connect()
-            try:
-                rel = con.sql(self.expand(tree, con).sql(dialect="duckdb"))     # bound, not run yet
-            except (QueryFailed, QueryCancelled):
-                con.close()
-                raise
-            except Exception as exc:
-                con.close()
-                raise engine_error(exc, self.sql) from None
-            declared = declared_text_types(tree, {a: self.tables[ref] for a, ref in aliases.items()
-                                                  if ref in self.tables})
-            types = [athena_type(str(t)) for t in rel.types]
-            columns = [(n, declared.get(n.lower(), t) if t == "varchar" else t) for n, t in zip(rel.columns, types)]
-
-            def batches():      # the query runs as they are read
-                try:
-                    yield from rel.to_arrow_reader(BATCH_ROWS)
-                except Exception as exc:
-                    raise engine_error(exc, self.sql) from None
-
-            return Result("DML", columns, batches=batches(), close=con.close, substatement="SELECT")
-
-    return StreamingStatement
 
 
 def _statement_type(sql: str) -> str:

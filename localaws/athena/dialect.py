@@ -15,12 +15,16 @@ that works out the Trino type of an expression from its literals, casts,
 the columns of the query's tables and a few functions. Where it cannot
 tell, the translation keeps DuckDB's behaviour.
 
-The fixes call SQL macros (``MACROS``) created on the query's connection,
-plus one DuckDB setting: ``integer_division``, so that ``/`` between two
-integers truncates as in Trino whatever the checker knows.
+The fixes call SQL macros (``MACROS``), created as TEMP macros on the query's
+own cursor (so they end with it), and one Python function (``FUNCTIONS``),
+registered once per DuckDB database since DuckDB refuses a second function of
+the same name from another cursor; plus one DuckDB setting, the default of
+every cursor: ``integer_division``, so that ``/`` between two integers
+truncates as in Trino whatever the checker knows.
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -39,6 +43,13 @@ TIMESTAMPS = {T.TIMESTAMP, T.TIMESTAMPNTZ, T.TIMESTAMP_S, T.TIMESTAMP_MS, T.TIME
 
 
 def dtype(text: str, dialect: str = "duckdb") -> exp.DataType | None:
+    """The sqlglot type of a type's text (a copy of its own: trees take their nodes)."""
+    parsed = _parsed_type(text, dialect)
+    return parsed.copy() if parsed is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_type(text: str, dialect: str) -> exp.DataType | None:
     try:
         return exp.DataType.build(text, dialect=dialect)
     except Exception:
@@ -288,22 +299,32 @@ def json_canonical(text: str) -> str:
         raise ValueError(f"[athena:INVALID_FUNCTION_ARGUMENT] Cannot convert value to JSON: '{text}'") from None
 
 
-def configure(con) -> None:
-    """DuckDB settings that make its answers Trino's (set on each new connection)."""
+#: Python functions the fixes call: name -> (function, parameter types, return type).
+FUNCTIONS = {"trino_json_parse": (json_canonical, ["VARCHAR"], "VARCHAR")}
+
+
+def register(database) -> None:
+    """Register the Python functions on a DuckDB database (once: every cursor sees them).
+    Called before any cursor is opened."""
+    for name, (function, parameters, returns) in FUNCTIONS.items():
+        database.create_function(name, function, parameters, returns)
+
+
+def configure(database) -> None:
+    """DuckDB settings that make its answers Trino's: set once on the database, as the
+    default of every cursor opened afterwards."""
     for name, value in SETTINGS.items():
-        con.execute(f"SET {name} = {str(value).lower()}")
+        database.execute(f"SET GLOBAL {name} = {str(value).lower()}")
 
 
 def define(con, tree: exp.Expression) -> None:
-    """Create the macros (and the one Python function) that the rewritten ``tree`` calls."""
+    """Create the macros that the rewritten ``tree`` calls, on its cursor only."""
     called = {f.name.lower() for f in tree.find_all(exp.Anonymous)}
     if called & {"trino_decimal_divide", "try_trino_decimal_divide"}:
         called.add("trino_round_divide")
     for name in sorted(called & MACROS.keys(), key=lambda n: n != "trino_round_divide"):
         params, body = MACROS[name]
         con.execute(f"CREATE OR REPLACE TEMP MACRO {name}({params}) AS ({body})")
-    if "trino_json_parse" in called:
-        con.create_function("trino_json_parse", json_canonical, ["VARCHAR"], "VARCHAR")
 
 
 # --------------------------------------------------------------------------

@@ -16,9 +16,11 @@ Athena's SQL dialect is Trino's (engine version 3). A statement goes through:
 4. **translate** the query from Trino SQL to DuckDB SQL: sqlglot rewrites
    the syntax, ``dialect.py`` fixes where the two engines would answer
    differently (``5 / 2``, ``1 / 0``, decimal literals...); then run it
+   on a cursor of the plane's one DuckDB database (:func:`open_database`),
    within the memory and threads ``core/limits.py`` allows. DuckDB's errors
-   are reported with Athena's error names (``errors.py``), the rows as
-   Athena prints them (``results.py``).
+   are reported with Athena's error names (``errors.py``); a SELECT's rows
+   stream out as Arrow batches while its result is written
+   (``results.py`` prints them as Athena does).
 
 Athena's ``information_schema`` (schemata, tables, columns, views) is the
 Glue catalog again, read as tables (``ddl.information_schema``).
@@ -28,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 
 import sqlglot
 from sqlglot import exp
@@ -36,25 +39,59 @@ from localaws.core.limits import duckdb_config
 from . import catalog, ddl, dialect, federated, writer
 from .catalog import Partition, Table
 from .errors import QueryCancelled, QueryFailed, DDL_FAILED, engine_error, line_column, position_of
-from .results import Result, athena_type, render
+from .results import Result, athena_type, declared_text_types
 from .sources import Source, duck_type, ident, sql_literal
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)   # "falling back to Command" notices
+
+BATCH_ROWS = 65536      # rows per Arrow batch a SELECT streams from DuckDB
+
+
+def open_database(scratch: str | None = None):
+    """The DuckDB database of one Athena plane: every query runs on a cursor of it.
+
+    Opening a DuckDB database costs ~14 ms and closing it ~8 ms; a cursor
+    costs microseconds. A cursor is a session of its own: its registered
+    Arrow objects, TEMP views and macros, ``SET`` options and ``interrupt()``
+    stay in it, so queries on two cursors neither see nor cancel each other.
+    What the database holds is shared: the memory and threads
+    ``core/limits.py`` allows (for all queries together), the spill folder
+    under ``scratch``, and what ``dialect.py`` sets up once: the settings
+    every cursor starts with and its Python functions (DuckDB registers a
+    function once per database).
+    """
+    import duckdb
+    config = duckdb_config("athena")
+    if scratch:
+        config["temp_directory"] = os.path.join(scratch, "duckdb")
+    database = duckdb.connect(config=config)
+    dialect.configure(database)
+    dialect.register(database)
+    return database
 
 
 class Statement:
     """One query execution's work.
 
-    ``client(service)`` makes boto3 clients of the stack (Glue for the
-    catalog; Athena and Lambda for federated catalogs); ``s3`` is the
-    stack's S3 (``core/s3.py``): listings, writes, deletes. The query's own
-    reads are signed with ``access_key``, so the endpoint meters exactly
-    what this query scanned. ``scratch`` is a folder for temporary files.
+    ``database`` is the Athena database of unqualified table names;
+    ``duckdb`` the plane's DuckDB database (:func:`open_database`), of which
+    the query runs on cursors of its own. ``client(service)`` makes boto3
+    clients of the stack (Glue for the catalog; Athena and Lambda for
+    federated catalogs); ``s3`` is the stack's S3 (``core/s3.py``):
+    listings, writes, deletes. The query's own reads are signed with
+    ``access_key``, so the endpoint meters exactly what this query scanned.
+    ``scratch`` is a folder for temporary files. ``on_connection(cursor)``
+    hears of each cursor opened (to interrupt it), ``cancelled()`` says why
+    the query must stop, if it must.
+
+    Afterwards ``planned`` is when planning ended (tables found, partitions
+    pruned, files listed) and ``tables`` the catalog tables it loaded.
+    (One statement, one ``Statement``: its table lookups are kept for it.)
     """
 
-    def __init__(self, sql: str, database: str, *, client, s3, access_key: str, query_id: str,
+    def __init__(self, sql: str, database: str, *, duckdb, client, s3, access_key: str, query_id: str,
                  output_location: str, scratch: str | None = None, on_connection=None, cancelled=None):
-        self.sql, self.database = sql, database or "default"
+        self.sql, self.database, self.duckdb = sql, database or "default", duckdb
         self.client, self.glue, self.s3 = client, client("glue"), s3
         self.fs, self.reader = s3.filesystem(access_key), s3.client(access_key)
         self.query_id, self.output_location, self.scratch = query_id, output_location, scratch
@@ -62,9 +99,12 @@ class Statement:
         self.cancelled = cancelled or (lambda: None)
         self.files_opened = 0
         self.views: dict[str, list[str]] = {}   # alias in the query -> the DuckDB views it names
+        self.planned: float | None = None
+        self.tables: dict[tuple[str, str], Table] = {}     # (db, name) -> the table, as loaded
 
     def check(self) -> None:
-        """Stop between files when the query was cancelled (user or cutoff)."""
+        """Stop when the query was cancelled (user or cutoff): between files, and
+        before DuckDB starts running it (an interrupt before that would be lost)."""
         reason = self.cancelled()
         if reason:
             raise QueryCancelled(reason)
@@ -137,6 +177,10 @@ class Statement:
         return db, node.name.lower()
 
     def load_table(self, db: str, name: str, *, node_sql: str | None = None) -> Table:
+        """The catalog table ``db.name`` with its partitions, looked up once per statement
+        (as Athena's engine caches the metastore within a query: a self-join asks once)."""
+        if (db, name) in self.tables:
+            return self.tables[(db, name)]
         try:
             raw = self.glue.get_table(DatabaseName=db, Name=name)["Table"]
         except self.glue.exceptions.EntityNotFoundException:
@@ -156,6 +200,7 @@ class Statement:
                               p["StorageDescriptor"]["Location"])
                     for page in self.glue.get_paginator("get_partitions").paginate(DatabaseName=db, TableName=name)
                     for p in page["Partitions"]]
+        self.tables[(db, name)] = table
         return table
 
     def database_exists(self, db: str) -> bool:
@@ -171,14 +216,8 @@ class Statement:
 
     # -- queries -------------------------------------------------------------
     def connect(self):
-        """A DuckDB connection for this query, bounded as ``core/limits.py`` says; what
-        does not fit in memory spills to the scratch folder (not the current one)."""
-        import duckdb
-        config = duckdb_config("athena")
-        if self.scratch:
-            config["temp_directory"] = os.path.join(self.scratch, f"duckdb-{self.query_id}")
-        con = duckdb.connect(config=config)
-        dialect.configure(con)
+        """A cursor of the plane's DuckDB database for this query (a session of its own)."""
+        con = self.duckdb.cursor()
         self.on_connection(con)
         return con
 
@@ -226,6 +265,7 @@ class Statement:
         if depth == 0:
             tree = dialect.rewrite(tree, self.view_columns(con), self.sql)
             dialect.define(con, tree)
+            self.planned = self.planned or time.monotonic()
         return tree
 
     def use_view(self, node: exp.Table, view: str, alias: str) -> None:
@@ -285,21 +325,32 @@ class Statement:
             return partitions   # a condition DuckDB cannot evaluate alone: read them all
         return [partitions[int(i)] for (i,) in keep]
 
-    def execute_query(self, tree: exp.Expression):
-        """Run a query tree; returns (DuckDB column names, types, arrow table)."""
+    def relation(self, tree: exp.Expression):
+        """Bind a query tree on a new cursor: (cursor, DuckDB relation), nothing run yet.
+
+        The caller reads the relation and closes the cursor; on failure it is closed here.
+        """
         con = self.connect()
         try:
-            tree = self.expand(tree, con)
-            sql = tree.sql(dialect="duckdb")
-            try:
-                rel = con.sql(sql)
-                names, types = list(rel.columns), [str(t) for t in rel.types]
-                table = rel.to_arrow_table()
-            except QueryCancelled:
-                raise
-            except Exception as exc:
-                raise engine_error(exc, self.sql) from None
-            return names, types, table
+            return con, con.sql(self.expand(tree, con).sql(dialect="duckdb"))
+        except (QueryFailed, QueryCancelled):
+            con.close()
+            raise
+        except Exception as exc:
+            con.close()
+            raise engine_error(exc, self.sql) from None
+
+    def execute_query(self, tree: exp.Expression):
+        """Run a query tree to its end; returns (DuckDB column names, types, arrow table).
+        For the statements that need the whole result at once (CTAS, INSERT, UNLOAD, views)."""
+        con, rel = self.relation(tree)
+        try:
+            self.check()
+            return list(rel.columns), [str(t) for t in rel.types], rel.to_arrow_table()
+        except (QueryFailed, QueryCancelled):
+            raise
+        except Exception as exc:
+            raise engine_error(exc, self.sql) from None
         finally:
             con.close()
 
@@ -316,10 +367,28 @@ class Statement:
         return tree
 
     def select(self, tree: exp.Expression) -> Result:
-        names, types, table = self.execute_query(self.name_columns(tree))
-        columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
-        rows = [[render(v) for v in r] for r in zip(*columns)]
-        return Result("DML", list(zip(names, [athena_type(t) for t in types])), rows, substatement="SELECT")
+        """A SELECT whose rows come as Arrow batches straight from DuckDB: the query runs
+        as they are read, its cursor open (and interruptible) until ``close()``."""
+        tree = self.name_columns(tree)
+        aliases = {n.alias_or_name.lower(): self.table_ref(n) for n in tree.find_all(exp.Table) if n.name}
+        con, rel = self.relation(tree)
+        try:
+            declared = declared_text_types(tree, {a: self.tables[ref] for a, ref in aliases.items()
+                                                  if ref in self.tables})
+            types = [athena_type(str(t)) for t in rel.types]
+        except BaseException:
+            con.close()
+            raise
+        columns = [(n, declared.get(n.lower(), t) if t == "varchar" else t) for n, t in zip(rel.columns, types)]
+
+        def batches():
+            self.check()
+            try:
+                yield from rel.to_arrow_reader(BATCH_ROWS)
+            except Exception as exc:
+                raise engine_error(exc, self.sql) from None
+
+        return Result("DML", columns, batches=batches(), close=con.close, substatement="SELECT")
 
 
 # --------------------------------------------------------------------------

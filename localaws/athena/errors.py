@@ -12,7 +12,8 @@ exhausted resources...):
 https://docs.aws.amazon.com/athena/latest/ug/error-reference.html
 
 API-level problems (a missing work group, an unknown QueryExecutionId) are
-ordinary ``InvalidRequestException`` errors of the call itself.
+ordinary ``InvalidRequestException`` errors of the call itself; a failed
+lookup of the catalog API (``GetTableMetadata``...) is a ``MetadataException``.
 """
 import re
 
@@ -64,6 +65,11 @@ class QueryCancelled(Exception):
 class InvalidRequestException(AWSError):
     """A problem with the call itself (not with the query it starts)."""
     extra = {"AthenaErrorCode": "INVALID_INPUT"}
+
+
+class MetadataException(AWSError):
+    """A catalog, database or table lookup of the catalog API failed (Glue's or a
+    connector's error inside its message; ``metadata.py``)."""
 
 
 # --------------------------------------------------------------------------

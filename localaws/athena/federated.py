@@ -166,7 +166,8 @@ class FederatedSource:
 
     # -- rows into DuckDB ----------------------------------------------------
     def register(self, con, name: str) -> None:
-        """Read the records and create the view ``name`` with the table's typed columns."""
+        """Read the records and create the view ``name`` with the table's typed columns
+        (TEMP: it lives on the query's cursor only)."""
         self.connector.statement.check()
         reply = self.connector.call({"@type": "ReadRecordsRequest", "tableName": self.table_name,
                                      "schema": {"fields": [{"name": n, "type": t} for n, t in self.fields]},
@@ -186,7 +187,7 @@ class FederatedSource:
         con.register(raw, pa.table(arrays) if arrays else pa.table({"__none": pa.nulls(self.rows)}))
         select = [f"CAST({ident(c)} AS {duck_type(t)}) AS {ident(c)}" if c in arrays
                   else f"CAST(NULL AS {duck_type(t)}) AS {ident(c)}" for c, t in self.fields]
-        con.execute(f"CREATE VIEW {ident(name)} AS SELECT {', '.join(select)} FROM {ident(raw)}")
+        con.execute(f"CREATE TEMP VIEW {ident(name)} AS SELECT {', '.join(select)} FROM {ident(raw)}")
 
 
 def source(statement, catalog: str, database: str, table: str, node=None) -> FederatedSource:

@@ -28,14 +28,9 @@ import re
 import types
 import uuid
 
-from localaws.core.errors import AWSError
-from .errors import InvalidRequestException, QueryFailed
+from .errors import InvalidRequestException, MetadataException, QueryFailed
 
 AWS_DATA_CATALOG = "AwsDataCatalog"
-
-
-class MetadataException(AWSError):
-    """A catalog, database or table lookup failed (Glue's or a connector's error inside)."""
 
 
 def not_found(what: str) -> MetadataException:

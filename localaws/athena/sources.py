@@ -61,14 +61,20 @@ def s3_location(uri: str) -> tuple[str, str]:
 
 
 def list_files(s3, location: str) -> list[str]:
-    """``bucket/key`` of every data file under ``location`` (listing is not billed).
+    """``bucket/key`` of every data file under ``location``, sorted (listing is not billed)."""
+    return list(data_files(s3, location))
+
+
+def data_files(s3, location: str) -> dict[str, int]:
+    """``bucket/key`` -> size in bytes of every data file under ``location``, sorted by path.
 
     As in Hive, empty objects, "folder" markers and files whose name or
     folder starts with ``_`` or ``.`` (``_SUCCESS``, ``.hidden/``) are not data.
+    The sizes come with the listing, so readers need not ask S3 for them again.
     """
     bucket, prefix = s3_location(location)
     prefix = folder(prefix) if prefix else ""
-    files = []
+    files = {}
     try:
         objects = s3.list(join(bucket, prefix))
     except ClientError as exc:
@@ -82,8 +88,8 @@ def list_files(s3, location: str) -> list[str]:
             continue
         if any(part.startswith(SKIP_PREFIXES) for part in name.split("/")):
             continue
-        files.append(f"{bucket}/{obj['Key']}")
-    return sorted(files)
+        files[f"{bucket}/{obj['Key']}"] = obj["Size"]
+    return dict(sorted(files.items()))
 
 
 HIVE_NULL = "\\N"
@@ -222,10 +228,12 @@ class Source:
     def __init__(self, table: Table, partitions: list[Partition] | None, *, s3, fs, reader,
                  check=lambda: None):
         self.table, self.fs, self.reader, self.check = table, fs, reader, check
-        if table.partition_keys:
-            self.files = [(f, p) for p in partitions for f in list_files(s3, p.location)]
-        else:
-            self.files = [(f, None) for f in list_files(s3, table.location)]
+        places = [(p.location, p) for p in partitions] if table.partition_keys else [(table.location, None)]
+        self.files, self.sizes = [], {}          # [(bucket/key, its partition)], bucket/key -> bytes
+        for location, partition in places:
+            found = data_files(s3, location)
+            self.files += [(f, partition) for f in found]
+            self.sizes.update(found)
 
     CHUNK = 8 * 1024 * 1024
 
@@ -293,7 +301,8 @@ class Source:
                       functools.reduce(lambda a, b: a & b,
                                        [ds.field(c) == p.values[c] for c, _ in self.table.partition_keys])
                       for _, p in self.files]
-        fragments = [fmt.make_fragment(path, filesystem=self.fs, partition_expression=expr)
+        fragments = [fmt.make_fragment(path, filesystem=self.fs, partition_expression=expr,
+                                       file_size=self.sizes[path])          # no HEAD to learn it
                      for (path, _), expr in zip(self.files, partitions)]
         try:
             # The first file's footer gives the physical schema; the fragment keeps it,

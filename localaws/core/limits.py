@@ -3,14 +3,16 @@
 The course must fit a 2-core, 24 GB laptop while several engines run at
 once (Spark daemons and executors, DuckDB for Athena, later Kafka, Flink,
 OpenSearch and a warehouse). Left alone, each JVM sizes its heap at a quarter
-of the machine's RAM and each DuckDB connection takes 80 % of it and every
+of the machine's RAM and each DuckDB database takes 80 % of it and every
 core: three of them would already claim more memory than there is. So every
 process kind gets an explicit bound here, and engines ask this module
 instead of choosing their own:
 
 - :func:`jvm_heap` -> ``-Xms``/``-Xmx`` options for a JVM of a given kind;
 - :func:`duckdb_config` -> ``memory_limit`` and ``threads`` for a DuckDB
-  connection of a given kind.
+  database of a given kind. A DuckDB bound holds for the whole database:
+  Athena opens one per stack and runs each query on a cursor of it, so its
+  queries (two at a time) share the 1 GB and the 2 threads.
 
 Measured peak resident memory of each kind on this project's reference
 machine (2 cores, 24 GB, Java 17, pyspark 4.3, duckdb 2.0), 2026-11-29,
@@ -26,9 +28,10 @@ Spark executor                  512 MiB heap (the  345 MiB
                                 512 MiB-2 GiB)
 Spark driver (one EMR step)     512 MiB heap       491 MiB (JVM) + 159 MiB (its Python)
 a 5-node EMR cluster in a step  the above          2.6 GiB in all
-DuckDB, one Athena query        1 GB, 2 threads    +25-60 MB for a self-join over Parquet,
-                                                   +150-280 MB for a full CSV scan or CTAS
-                                                   (the notebook's process: ~1.0 GB in all)
+DuckDB, Athena's one database   1 GB, 2 threads,   per query: +25-60 MB for a self-join
+(every query a cursor of it)    for all its        over Parquet, +150-280 MB for a full CSV
+                                queries together   scan or CTAS (the notebook's process:
+                                                   ~1.0 GB in all)
 Lambda handler (Python child)   none (MemorySize   51 MB (imports boto3, one call)
                                 is reported)
 osmem-server (OpenSearch)       GOMEMLIMIT 1 GiB   1.1 GB holding chapter 05's 336,776-flight
@@ -65,9 +68,9 @@ GO_MEMORY_LIMIT = {
     "osmem-server": "1GiB",
 }
 
-#: DuckDB connections by kind.
+#: DuckDB databases by kind; the bound is shared by every cursor (query) of the database.
 DUCKDB = {
-    "athena": {"memory_limit": "1GB", "threads": 2},
+    "athena": {"memory_limit": "1GB", "threads": 2},     # one database per stack, all queries
 }
 
 
@@ -87,5 +90,6 @@ def go_env(kind: str) -> dict[str, str]:
 
 
 def duckdb_config(kind: str) -> dict:
-    """``duckdb.connect(config=...)`` settings: memory and threads bounded, nothing downloaded."""
+    """``duckdb.connect(config=...)`` settings: memory and threads bounded (for the database:
+    its cursors share them), nothing downloaded."""
     return {**DUCKDB[kind], "autoinstall_known_extensions": False, "autoload_known_extensions": False}

@@ -21,6 +21,7 @@ are counted for the key that signed it (``core/s3.py``).
 """
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -49,8 +50,11 @@ def _status_line(status: int) -> str:
 
 def _read_request(environ) -> WireRequest:
     """Read the body once and put it back, so moto can read it again."""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
-    body = environ["wsgi.input"].read(length) if length else b""
+    if environ.get("wsgi.input_terminated"):      # Transfer-Encoding: chunked: to its last chunk
+        body = environ["wsgi.input"].read()
+    else:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(body)
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
@@ -77,6 +81,9 @@ class Middleware:
     def __init__(self, context):
         self.context = context
         self.moto = DomainDispatcherApplication(create_backend_app)
+        # moto finds a request's service by listing its own package folder (a stat() of each
+        # of ~180 entries) on every request; the answer for a host never changes.
+        self.moto.get_backend_for_host = functools.lru_cache(maxsize=1024)(self.moto.get_backend_for_host)
 
     def __call__(self, environ, start_response):
         req = _read_request(environ)
