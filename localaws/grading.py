@@ -156,3 +156,52 @@ def check_frame_equal(actual, expected, what: str = "the result", *,
 def passed(name: str) -> None:
     """Print ``✓ <name>``: the step's checks all passed."""
     print(f"✓ {name}")
+
+
+# ---------------------------------------------------------------- exam-style questions
+class Question:
+    """One exam-style multiple-choice question, with why each choice is right or wrong.
+
+    ``choices`` maps a letter to a choice (``{"A": "...", "B": "..."}``),
+    ``answer`` is the right letter, and ``why`` explains every choice: the
+    right one's reason, and for each wrong one what makes it wrong (the
+    distractors of certification exams are wrong for a reason worth knowing).
+    """
+
+    def __init__(self, text: str, choices: dict[str, str], answer: str, why: dict[str, str]):
+        missing = sorted(set(choices) - set(why))
+        if answer not in choices or missing:
+            raise ValueError(f"answer {answer!r} must be a choice, and every choice needs a why "
+                             f"(missing: {missing})")
+        self.text, self.choices, self.answer, self.why = text, dict(choices), answer, dict(why)
+
+
+def show_quiz(questions: list[Question]) -> None:
+    """Print the questions and their choices, numbered Q1, Q2..."""
+    for number, q in enumerate(questions, 1):
+        print(f"Q{number}. {q.text}")
+        for letter, choice in q.choices.items():
+            print(f"   {letter}) {choice}")
+
+
+def check_quiz(questions: list[Question], answers: list[str]) -> None:
+    """Check ``answers`` (one letter per question, in order) and explain every choice.
+
+    Prints, per question, whether the answer is right, why the right choice
+    is right and why each other choice is wrong; raises :class:`LabCheckFailed`
+    naming the questions answered wrongly.
+    """
+    if len(answers) != len(questions):
+        raise LabCheckFailed(f"expected {len(questions)} answers (one letter per question), got {len(answers)}.")
+    wrong = []
+    for number, (q, given) in enumerate(zip(questions, answers), 1):
+        given = str(given).strip().upper()
+        mark = "✓" if given == q.answer else "✗"
+        if given != q.answer:
+            wrong.append(f"Q{number} (you: {given}, answer: {q.answer})")
+        print(f"{mark} Q{number}: {q.answer}) {q.why[q.answer]}")
+        for letter in q.choices:
+            if letter != q.answer:
+                print(f"     not {letter}: {q.why[letter]}")
+    if wrong:
+        raise LabCheckFailed("wrong answers: " + ", ".join(wrong) + ". Read the reasons above.")

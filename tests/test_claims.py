@@ -104,8 +104,97 @@ def tagged_ids(root: Path = ROOT) -> dict[str, list[str]]:
     return found
 
 
+ANCHOR = re.compile(r'<a id="(claim-[A-Z]+-\d+)"></a>')
+LINK = re.compile(r"\]\(([^)#\s]*)#(claim-[A-Z]+-\d+)\)")
+
+
+def _anchors(nb) -> list[str]:
+    return [a for cell in nb.cells if cell.cell_type == "markdown" for a in ANCHOR.findall(cell.source)]
+
+
+def anchor_problems(path: Path, root: Path = ROOT) -> list[str]:
+    """The anchor convention (docs/chapter_conventions.md) in one notebook.
+
+    Every id tagged on a cell has ``<a id="claim-ID"></a>`` in the tagged cell
+    itself (markdown) or in the markdown just above its first tagged cell;
+    anchors are unique; every ``](#claim-ID)`` or ``](other.ipynb#claim-ID)``
+    link lands on an anchor; and a chapter links every id it tags (its
+    cheat-sheet), so a learner can jump from the summary to the proof.
+    """
+    nb = nbformat.read(str(path), as_version=4)
+    rel = path.relative_to(root)
+    problems, first = [], {}
+    for index, cell in enumerate(nb.cells):
+        for tag in cell.metadata.get("tags", []):
+            if CLAIM_TAG.match(tag) and tag not in first:
+                first[tag] = index
+    anchors = _anchors(nb)
+    for anchor in sorted({a for a in anchors if anchors.count(a) > 1}):
+        problems.append(f"{rel}: anchor {anchor} appears {anchors.count(anchor)} times")
+    for tag, index in first.items():
+        above, i = [nb.cells[index]], index - 1
+        while i >= 0 and nb.cells[i].cell_type == "markdown":
+            above.append(nb.cells[i])
+            i -= 1
+        if not any(tag in ANCHOR.findall(c.source) for c in above if c.cell_type == "markdown"):
+            problems.append(f"{rel}: cell {index} is tagged {tag} but the markdown above it has no "
+                            f'<a id="{tag}"></a>')
+    linked = set()
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for target, anchor in LINK.findall(cell.source):
+            if not target:
+                linked.add(anchor)
+                if anchor not in anchors:
+                    problems.append(f"{rel}: link to #{anchor} lands nowhere")
+                continue
+            other = (path.parent / target).resolve()
+            if not other.is_file():
+                problems.append(f"{rel}: link to {target} names no notebook")
+            elif anchor not in _anchors(nbformat.read(str(other), as_version=4)):
+                problems.append(f"{rel}: link to {target}#{anchor} lands nowhere")
+    if rel.parts[0] == "notebooks":
+        for tag in sorted(set(first) - linked):
+            problems.append(f"{rel}: {tag} is tagged but never linked (add it to the cheat-sheet)")
+    return problems
+
+
+BOX = re.compile(r"\*\*Changed since 2023([^*]{0,12})")
+BOX_ID = re.compile(r"^ \([A-Z]+-\d+")
+
+
+def box_problems(path: Path, root: Path = ROOT) -> list[str]:
+    """Every "Changed since 2023" box names its claim id and cites a page."""
+    nb = nbformat.read(str(path), as_version=4)
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "markdown":
+            continue
+        for found in BOX.finditer(cell.source):
+            if not BOX_ID.match(found.group(1)):
+                problems.append(f"{path.relative_to(root)}: cell {index}: a Changed since 2023 box "
+                                "names no id: **Changed since 2023 (ATH-6).**")
+            if "https://" not in cell.source:
+                problems.append(f"{path.relative_to(root)}: cell {index}: a Changed since 2023 box "
+                                "cites no source (https://...)")
+    return problems
+
+
 # --------------------------------------------------------------------------
 # The real files.
+
+@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_changed_since_2023_boxes_cite_a_source(path):
+    problems = box_problems(path)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", course_notebooks(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_claim_anchors_and_links(path):
+    problems = anchor_problems(path)
+    assert not problems, "\n".join(problems)
+
 
 def test_curriculum_ids_are_complete_and_well_formed():
     ids = curriculum_ids()
@@ -178,3 +267,33 @@ def test_checker_finds_misspelt_claim_tags(tiny_course):
     assert unknown_claim_tags(KNOWN, tiny_course) == []
     assert unknown_claim_tags({"ATH-2": {}}, tiny_course) == [
         "notebooks/01_x.ipynb: tag 'claim-ATH-1' names no curriculum id"]
+
+
+def test_anchor_checker_fires(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()
+    tagged = nbformat.v4.new_code_cell("1")
+    tagged.metadata["tags"] = ["claim-ATH-1"]
+    unanchored = nbformat.v4.new_code_cell("2")
+    unanchored.metadata["tags"] = ["claim-ATH-2"]
+    nb.cells = [nbformat.v4.new_markdown_cell('<a id="claim-ATH-1"></a>\n\nExplained.'), tagged,
+                unanchored,
+                nbformat.v4.new_markdown_cell("| [ATH-1](#claim-ATH-1) | [ATH-9](#claim-ATH-9) |")]
+    path = tmp_path / "notebooks" / "x.ipynb"
+    nbformat.write(nb, str(path))
+    problems = anchor_problems(path, root=tmp_path)
+    assert len(problems) == 3, problems
+    assert any("claim-ATH-2 but the markdown above" in p for p in problems)
+    assert any("#claim-ATH-9 lands nowhere" in p for p in problems)
+    assert any("claim-ATH-2 is tagged but never linked" in p for p in problems)
+
+
+def test_box_checker_fires(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("> **Changed since 2023.** No id, no source."),
+                nbformat.v4.new_markdown_cell("> **Changed since 2023 (ATH-6).** Cited.\n> "
+                                              "Source: [page](https://docs.aws.amazon.com/athena/)")]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, str(path))
+    assert [p.split(": ", 2)[2][:40] for p in box_problems(path, root=tmp_path)] == [
+        "a Changed since 2023 box names no id: **", "a Changed since 2023 box cites no source"]

@@ -17,7 +17,11 @@ that. For every notebook under ``notebooks/`` and ``labs/`` (generated
    paths, loopback addresses with a port;
 6. nbval comment markers are written the way nbval reads them: alone on a
    comment line. nbval silently ignores ``# NBVAL_IGNORE_OUTPUT: because...``
-   and then compares the output after all.
+   and then compares the output after all;
+7. stream outputs (stdout, stderr) carry no timing text once carriage
+   returns are collapsed as nbval collapses them: no progress-bar durations
+   or rates (``[00:42<00:00, 24.99s/it]``), and no empty boxes (a bar that
+   erased itself). A progress bar stays for the learner; it shows counts.
 
 The second half of the file proves each rule fires, on small notebooks built
 here, and that every sanitizer in ``nbval_sanitize.cfg`` does what its
@@ -48,6 +52,12 @@ MACHINE_TEXT = re.compile(
     + "|" + re.escape(str(ROOT))
 )
 ASSERT = re.compile(r"\bassert\b")
+TIMING_TEXT = re.compile(
+    r"\[\d+:\d\d(:\d\d)?<"                    # tqdm's [elapsed<remaining
+    r"|\b\d+:\d\d<(\?|\d+:\d\d)"                # ... also without the bracket
+    r"|\d(\.\d+)?\s?(s/it|it/s)\b|\?it/s"          # rates
+)
+CARRIAGE_RETURN = re.compile(r"^.*\r(?=[^\n])", re.MULTILINE)   # nbval's own rule
 NBVAL_MARKERS = {"NBVAL_IGNORE_OUTPUT", "NBVAL_CHECK_OUTPUT", "NBVAL_RAISES_EXCEPTION", "NBVAL_SKIP"}
 
 
@@ -115,6 +125,15 @@ def hygiene_problems(path: Path) -> list[str]:
 
         may_raise = RAISES_TAG in tags or RAISES_MARKER in source
         for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                shown = CARRIAGE_RETURN.sub("", output.get("text", ""))
+                timing = TIMING_TEXT.search(shown)
+                if timing:
+                    problems.append(f"{where}: timing text in {output.get('name')}: {timing.group(0)!r}; "
+                                    "progress shows counts, not durations or rates")
+                elif not shown.strip():
+                    problems.append(f"{where}: empty {output.get('name')} output; "
+                                    "a bar that erases itself leaves an empty box")
             if output.get("output_type") == "error" and not may_raise:
                 problems.append(f"{where}: committed error output ({output.get('ename')}); fix the cell, "
                                 f"or tag it {RAISES_TAG} if the error is the lesson")
@@ -154,6 +173,10 @@ def _code(source, count, outputs=(), tags=()):
 
 def _stdout(text):
     return nbformat.v4.new_output("stream", name="stdout", text=text)
+
+
+def _stderr(text):
+    return nbformat.v4.new_output("stream", name="stderr", text=text)
 
 
 def _error(ename="ValueError"):
@@ -321,3 +344,29 @@ def test_sanitizer_masks(raw, expected):
 ], ids=lambda v: v[:24])
 def test_sanitizer_keeps_data(kept):
     assert _sanitize(kept) == kept
+
+
+@pytest.mark.parametrize("text", [
+    "\rinstances RUNNING:   0%|          | 0/5 [00:00<?, ?it/s]\rinstances RUNNING: 100%|##########| 5/5 [00:42<00:00,  8.40s/it]\n",
+    "step: 2/2 [00:01<00:00, 1.93it/s]\n",
+    "\r                    \r",
+    "",
+])
+def test_rule_timing_text_and_empty_streams(tmp_path, text):
+    path = _notebook(tmp_path, _code("wait()", 1, [_stderr(text)]))
+    problems = hygiene_problems(path)
+    assert len(problems) == 1 and ("timing text" in problems[0] or "empty stderr" in problems[0])
+
+
+def test_progress_bar_with_counts_only_passes(tmp_path):
+    from localaws.emr import BAR_FORMAT
+    from tqdm import tqdm
+    import io
+    sink = io.StringIO()
+    bar = tqdm(total=5, desc="instances RUNNING", ascii=True, bar_format=BAR_FORMAT, file=sink)
+    bar.update(3)
+    bar.update(2)
+    bar.close()
+    path = _notebook(tmp_path, _code("wait()", 1, [_stderr(sink.getvalue())]))
+    assert hygiene_problems(path) == []
+    assert CARRIAGE_RETURN.sub("", sink.getvalue()).strip() == "instances RUNNING: 5/5 |####################|"

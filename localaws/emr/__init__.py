@@ -22,18 +22,24 @@ from .api import EMRPlane
 
 __all__ = ["EMRPlane", "wait_for_cluster", "wait_for_step"]
 
+#: tqdm's default bar ends in ``[00:42<00:00, 24.99s/it]``: elapsed time and
+#: rate, different on every run. Ours shows the bar and the count only.
+BAR_FORMAT = "{desc}: {n}/{total} |{bar:20}|"
+
 
 def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool = True) -> str:
     """Poll DescribeCluster/ListInstances until the cluster is WAITING or RUNNING.
 
-    Shows a tqdm bar of instances RUNNING (on AWS a cluster takes minutes,
-    here seconds). Returns the final state; a terminated cluster ends the
-    wait too.
+    Shows a progress bar of instances RUNNING (on AWS a cluster takes
+    minutes, here seconds). Returns the final state; a terminated cluster
+    ends the wait too. The bar shows counts, never durations, so a saved
+    notebook keeps the same text run after run.
     """
     from tqdm import tqdm
     groups = emr.list_instance_groups(ClusterId=cluster_id)["InstanceGroups"]
     total = sum(g["RequestedInstanceCount"] for g in groups)
-    bar = tqdm(total=total, desc="instances RUNNING", disable=not progress, ascii=True)
+    bar = tqdm(total=total, desc="instances RUNNING", disable=not progress, ascii=True,
+               bar_format=BAR_FORMAT)
     deadline = time.monotonic() + timeout
     state = None
     try:
@@ -52,10 +58,11 @@ def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool 
 
 def wait_for_step(emr, cluster_id: str, step_id: str, timeout: float = 600, progress: bool = True,
                   poll: float = 0.5) -> str:
-    """Poll DescribeStep until the step ends; a tqdm bar shows PENDING -> RUNNING -> done."""
+    """Poll DescribeStep until the step ends; a bar shows PENDING -> RUNNING -> done."""
     from tqdm import tqdm
     order = {"PENDING": 0, "CANCEL_PENDING": 1, "RUNNING": 1}
-    bar = tqdm(total=2, desc="step PENDING -> RUNNING -> done", disable=not progress, ascii=True)
+    bar = tqdm(total=2, desc="step PENDING -> RUNNING -> done", disable=not progress, ascii=True,
+               bar_format=BAR_FORMAT)
     deadline = time.monotonic() + timeout
     state = None
     try:
