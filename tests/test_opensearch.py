@@ -284,3 +284,32 @@ def test_domains_beyond_the_local_limit_are_refused_and_recorded_nowhere(stack, 
         es.create_domain(DomainName="t-one-too-many")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     assert {d["DomainName"] for d in es.list_domain_names()["DomainNames"]} == before
+
+
+def test_deleted_domain_server_is_listed_as_stopped(stack, monkeypatch):
+    """DeleteDomain ends the domain's server, and running_pids() tells the truth about it,
+    even when that server failed to stop (it is no longer mapped to a domain, but it runs)."""
+    plane = stack.local.opensearch
+    if plane.kind() == "external":
+        pytest.skip("an external cluster is not ours to stop")
+    es = stack.client("opensearch")
+
+    es.create_domain(DomainName="t-gone")
+    [server] = [s for s in plane.servers() if s["domain"] == "t-gone"]
+    assert server["running"] and server["pid"] in plane.running_pids()
+    status = es.delete_domain(DomainName="t-gone")["DomainStatus"]
+    assert status["Deleted"] is True
+    assert [s for s in plane.servers() if s["domain"] == "t-gone"] == [{**server, "running": False}]
+    assert server["pid"] not in plane.running_pids()
+
+    from localaws.opensearch import engine
+    real_stop, survivors = engine.EmbeddedServer.stop, []
+    monkeypatch.setattr(engine.EmbeddedServer, "stop", lambda self: survivors.append(self))   # a server that survives
+    es.create_domain(DomainName="t-stuck")
+    es.delete_domain(DomainName="t-stuck")
+    [stuck] = [s for s in plane.servers() if s["domain"] == "t-stuck"]
+    assert stuck["running"] and stuck["pid"] in plane.running_pids()
+    monkeypatch.undo()
+    for server_left in survivors:
+        real_stop(server_left)
+    assert stuck["pid"] not in plane.running_pids()

@@ -48,6 +48,10 @@ class OpenSearchPlane(Plane):
         super().__init__(ctx)
         self._lock = threading.RLock()
         self._engines: dict[str | None, engine.Engine] = {}   # domain name (None: default)
+        # every embedded server ever started, with its domain: a deleted domain's
+        # server leaves _engines but stays here, so running_pids() still sees it
+        # if it failed to stop
+        self._started: list[tuple[str | None, engine.EmbeddedServer]] = []
         self._external = None
 
     def stop(self):
@@ -95,6 +99,7 @@ class OpenSearchPlane(Plane):
             else:
                 log = os.path.join(self.ctx.work_dir, f"opensearch-{domain or 'default'}.log")
                 eng = engine.EmbeddedServer(self.ctx.processes, log)
+                self._started.append((domain, eng))
             self._engines[domain] = eng
             return eng
 
@@ -115,10 +120,27 @@ class OpenSearchPlane(Plane):
 
     @local_hook("On AWS, domains run on instances you never see: delete the domain to stop paying.")
     def running_pids(self) -> list[int]:
-        """PIDs of the embedded servers now running (for tests and clean-up cells)."""
+        """PIDs of the embedded servers now running (for tests and clean-up cells).
+
+        Counts every server this stack started, including one whose domain was
+        deleted but whose process did not end: the question is "what is still
+        running", not "what is still mapped to a domain".
+        """
+        return sorted(s["pid"] for s in self.servers() if s["running"])
+
+    @local_hook("On AWS, DescribeDomain is all you see: Processing while the domain is deleted, "
+                "then ResourceNotFoundException; the instances are never yours to list.")
+    def servers(self) -> list[dict]:
+        """Every embedded server this stack started: ``[{"domain", "pid", "running"}]``.
+
+        ``domain`` is None for the default server; a server stays in the list
+        after its domain is deleted, with ``running`` False once it has exited.
+        Empty with ``OPENSEARCH_URL`` (the external cluster is not ours to stop).
+        """
         with self._lock:
-            return sorted(e.pid for e in self._engines.values()
-                          if isinstance(e, engine.EmbeddedServer) and e.proc.poll() is None)
+            started = list(self._started)
+        return [{"domain": domain, "pid": eng.pid, "running": eng.proc.poll() is None}
+                for domain, eng in started]
 
 
 
