@@ -69,6 +69,7 @@ class Execution:
     marks: dict = field(default_factory=lambda: {"submitted": time.monotonic()})
     scanned: int = 0
     files_opened: int = 0
+    get_requests: int = 0                # GetObject requests the endpoint served to the query
     statement_type: str = "DML"
     substatement: str = ""
     pages: object = None                 # results.ResultPages, once SUCCEEDED
@@ -198,11 +199,12 @@ class AthenaPlane(Plane):
 
     # -- teaching hooks -------------------------------------------------------
     @local_hook("On AWS, Statistics.DataScannedInBytes (GetQueryExecution) is the billed figure; "
-                "the number of S3 objects opened is not reported.")
+                "the number of S3 objects opened and of GET requests is not reported.")
     def scan_stats(self, query_execution_id: str) -> dict:
-        """What a query read: bytes (as billed) and the number of S3 objects opened."""
+        """What a query read: bytes (as billed), S3 objects opened, and GET requests sent."""
         ex = self._get(query_execution_id)
-        return {"bytes_scanned": ex.scanned, "files_opened": ex.files_opened}
+        return {"bytes_scanned": ex.scanned, "files_opened": ex.files_opened,
+                "get_requests": ex.get_requests}
 
     @local_hook("On AWS, poll GetQueryExecution until Status.State is SUCCEEDED, FAILED or CANCELLED.")
     def wait(self, query_execution_id: str, timeout: float = 300) -> str:
@@ -305,7 +307,7 @@ class AthenaPlane(Plane):
                 try:
                     self._execute(ex, sql, key)
                 finally:
-                    ex.connection, ex.scanned = None, usage.bytes_read
+                    ex.connection, ex.scanned, ex.get_requests = None, usage.bytes_read, usage.requests
             ex.check()
             self._finish(ex, "SUCCEEDED")
         except QueryCancelled as exc:
