@@ -138,8 +138,15 @@ def test_step_answer_survives_losing_a_spot_task_node(emr, s3, cluster, stack):
     lost = next(i for i in emr.list_instances(ClusterId=cluster)["Instances"] if i["Id"] == victim)
     assert lost["Status"]["State"] == "TERMINATED"
     assert lost["Status"]["StateChangeReason"]["Code"] == "INSTANCE_FAILURE"
-    tasks = stack.local.emr.step_details(second)["tasks"]
-    assert tasks["executors_removed"] >= 1          # Spark saw the executor go
+    details = stack.local.emr.step_details(second)
+    assert details["tasks"]["executors_removed"] >= 1          # Spark saw the executor go
+    removed = [e for e in details["executors"] if e["removed_reason"]]
+    assert [(e["instance_id"], e["role"], e["market"]) for e in removed] == [(victim, "TASK", "SPOT")]
+    assert removed[0]["tasks_done_before"] >= 2 and removed[0]["tasks_done_after"] > 0     # lost mid-job
+    assert details["node_losses"] == [{"instance_id": victim, "role": "TASK", "market": "SPOT", "step_id": second,
+                                       "step_state": "RUNNING", "tasks_done": details["node_losses"][0]["tasks_done"],
+                                       "driver_on_node": False}]
+    assert details["driver"]["deploy_mode"] == "client" and details["driver"]["role"] == "MASTER"
     group = next(g for g in emr.list_instance_groups(ClusterId=cluster)["InstanceGroups"] if g["Id"] == task_group)
     assert group["RequestedInstanceCount"] == 2 and group["RunningInstanceCount"] == 1
 
@@ -259,6 +266,42 @@ def test_list_instances_answers_for_a_record_without_a_process(emr, cluster, sta
         run.cluster.ec2_instances.remove(record)
 
 
+def test_cluster_mode_driver_on_a_spot_node_fails_the_step(emr, cluster, stack):
+    """EMR 6.x/7.x: node labels off, so a cluster-mode driver (the YARN AM) may sit on a Spot task node."""
+    task = group_id(emr, cluster, "TASK")
+    step = emr.add_job_flow_steps(JobFlowId=cluster, Steps=[{
+        "Name": "cluster mode", "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": "command-runner.jar", "Args": ["spark-submit", "--deploy-mode", "cluster",
+                                                                "s3://emrtest-code/hash.py", "s3://emrtest-out/am/"]}}]
+    )["StepIds"][0]
+    assert stack.local.emr.wait_for_tasks(step, done=1)
+    driver = stack.local.emr.step_details(step)["driver"]
+    assert (driver["deploy_mode"], driver["role"], driver["market"]) == ("cluster", "TASK", "SPOT")
+    stack.local.emr.interrupt_spot(cluster, task, driver["instance_id"])
+    assert wait_for_step(emr, cluster, step, progress=False) == "FAILED"
+    failure = emr.describe_step(ClusterId=cluster, StepId=step)["Step"]["Status"]["FailureDetails"]
+    assert driver["instance_id"] in failure["Reason"] and "driver was lost" in failure["Reason"]
+    assert stack.local.emr.step_details(step)["node_losses"][0]["driver_on_node"] is True
+    assert emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] == "WAITING"   # CONTINUE
+
+
+def test_node_label_expression_from_yarn_site():
+    from localaws.emr import placement
+    yarn = [{"Classification": "yarn-site", "Properties": {
+        "yarn.node-labels.enabled": "true", "yarn.node-labels.am.default-node-label-expression": "ON_DEMAND"}}]
+    assert placement.am_label(None) is None                                   # EMR 6.x/7.x default: off
+    assert placement.am_label(yarn) == "ON_DEMAND"
+    assert placement.am_label([{**yarn[0], "Properties": {"yarn.node-labels.enabled": "false"}}]) is None
+    with pytest.raises(Exception, match="not"):
+        placement.am_label([{"Classification": "yarn-site", "Properties": {
+            "yarn.node-labels.enabled": "true", "yarn.node-labels.am.default-node-label-expression": "GPU"}}])
+
+
+def test_money_is_formatted_as_money():
+    from localaws.emr import cost
+    assert [cost.usd(x) for x in (12.4, 0.0144, 0.0000477, 0)] == ["$12.40", "$0.014", "$0.000048", "$0.00"]
+
+
 def _zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
@@ -304,6 +347,43 @@ def test_transient_cluster_terminates_with_errors_on_step_failure(emr, s3, stack
     states = {s["Name"]: s["Status"]["State"] for s in emr.list_steps(ClusterId=cid)["Steps"]}
     assert states == {"fails": "FAILED", "never runs": "CANCELLED"}
     assert stack.local.emr.pids(cid) == []
+
+
+def test_transient_cluster_goes_from_running_to_terminating_with_its_driver_on_demand(emr, s3, stack):
+    """No WAITING after the last step of a transient cluster; ON_DEMAND node labels keep the AM off Spot."""
+    cid = emr.run_job_flow(
+        Name="transient-ok", ReleaseLabel="emr-7.13.0",
+        Instances={"InstanceGroups": groups(core=1, task=1), "KeepJobFlowAliveWhenNoSteps": False},
+        Configurations=[{"Classification": "yarn-site", "Properties": {
+            "yarn.node-labels.enabled": "true", "yarn.node-labels.am.default-node-label-expression": "ON_DEMAND"}}],
+        Steps=[{"Name": "ok", "ActionOnFailure": "TERMINATE_CLUSTER",
+                "HadoopJarStep": {"Jar": "command-runner.jar", "Args": [
+                    "spark-submit", "--deploy-mode", "cluster", "s3://emrtest-code/hash.py", "s3://emrtest-out/t/"]}}],
+        JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
+    emr.get_waiter("cluster_terminated").wait(ClusterId=cid, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
+    assert [s for _, s in stack.local.emr.history(cid)] == ["STARTING", "BOOTSTRAPPING", "RUNNING",
+                                                           "TERMINATING", "TERMINATED"]
+    assert emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"]["StateChangeReason"]["Code"] == "ALL_STEPS_COMPLETED"
+    step = emr.list_steps(ClusterId=cid)["Steps"][0]
+    assert step["Status"]["State"] == "COMPLETED"
+    driver = stack.local.emr.step_details(step["Id"])["driver"]
+    assert (driver["role"], driver["market"]) == ("CORE", "ON_DEMAND")      # not the Spot task node
+
+
+def test_losing_the_primary_node_ends_the_cluster(emr, stack):
+    cid = emr.run_job_flow(Name="single-node", ReleaseLabel="emr-7.13.0",
+                           Instances={"InstanceGroups": groups(core=0, task=0)[:1], "KeepJobFlowAliveWhenNoSteps": True},
+                           JobFlowRole="EMR_EC2_DefaultRole", ServiceRole="EMR_DefaultRole")["JobFlowId"]
+    assert wait_for_cluster(emr, cid, progress=False) == "WAITING"
+    stack.local.emr.fail_instance(cid, group_id(emr, cid, "MASTER"))
+    deadline = time.monotonic() + 60
+    while (status := emr.describe_cluster(ClusterId=cid)["Cluster"]["Status"])["State"] != "TERMINATED_WITH_ERRORS":
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["StateChangeReason"]["Code"] == "INSTANCE_FAILURE"
+    assert stack.local.emr.pids(cid) == []
+    [primary] = emr.list_instances(ClusterId=cid)["Instances"]
+    assert primary["Status"]["StateChangeReason"]["Code"] == "INSTANCE_FAILURE"
 
 
 def test_stack_stop_leaves_no_jvm_and_no_port(tmp_path):

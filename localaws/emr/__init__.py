@@ -6,6 +6,8 @@
 - ``checks.py``: what EMR refuses; ``releases.py``: release labels and their Spark;
 - ``cluster.py``: the master and worker processes; ``steps.py``: spark-submit;
 - ``fleets.py``: instance fleets; ``scaling.py``: managed scaling;
+- ``placement.py``: which node a step's driver runs on (deploy mode, YARN node labels);
+- ``labchecks.py``: the checks of lab 06;
 - ``hdfs.py`` and ``driver/``: HDFS on the core nodes, loaded by step drivers;
 - ``instances.py``: instance types; ``cost.py``: what a cluster costs;
 - ``errors.py``: EMR's error codes.
@@ -16,6 +18,7 @@ against AWS too.
 """
 from __future__ import annotations
 
+import sys
 import time
 
 from .api import EMRPlane
@@ -52,8 +55,15 @@ def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool 
                 break
             time.sleep(0.5)
     finally:
-        bar.close()
+        _close(bar)
     return state
+
+
+def _close(bar) -> None:
+    """Close the bar and flush its last line now, so that it lands in the bar's own output box
+    (in Jupyter, stderr is flushed later than a print that follows; an empty box would remain)."""
+    bar.close()
+    sys.stderr.flush()
 
 
 def wait_for_step(emr, cluster_id: str, step_id: str, timeout: float = 600, progress: bool = True,
@@ -73,5 +83,5 @@ def wait_for_step(emr, cluster_id: str, step_id: str, timeout: float = 600, prog
                 break
             time.sleep(poll)
     finally:
-        bar.close()
+        _close(bar)
     return state

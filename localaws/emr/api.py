@@ -223,7 +223,11 @@ class EMRPlane(Plane):
     @local_hook("On AWS, use AWS Fault Injection Service (e.g. aws:ec2:terminate-instances) "
                 "on one of the cluster's instances.")
     def fail_instance(self, cluster_id: str, instance_group_id: str, instance_id: str | None = None) -> str:
-        """An instance of any market fails (hardware fault, failed health check): SIGKILL, disk lost."""
+        """An instance of any market fails (hardware fault, failed health check): SIGKILL, disk lost.
+
+        Any role: a CORE node takes its HDFS blocks with it; the MASTER (primary)
+        node takes the whole cluster (TERMINATED_WITH_ERRORS, INSTANCE_FAILURE).
+        """
         return self.engine.lose(self.engine.run_or_error(cluster_id), instance_group_id, instance_id,
                                 "instance failure", "Instance failed: it stopped responding (hardware failure).")
 
@@ -236,13 +240,33 @@ class EMRPlane(Plane):
     def step_details(self, step_id: str) -> dict:
         """Measured facts about a step: tasks (Spark's event log), what it read from S3, progress.
 
-        ``s3_bytes_read`` and ``s3_objects_read``: every GetObject signed with
-        the step's own key (its script, and what S3A read for the driver and
-        the executors), as the endpoint counted them.
+        - ``tasks``: counts from Spark's event log (succeeded, failed and why,
+          stages resubmitted, executors added and removed);
+        - ``executors``: one row per Spark executor: the EMR instance whose
+          worker ran it, why Spark removed it, and the application's tasks
+          that succeeded before and after the removal;
+        - ``driver``: the deploy mode and the node the driver ran on;
+        - ``node_losses``: instances lost while this step ran, with the
+          step's state and finished tasks at that moment (the engine's record);
+        - ``s3_bytes_read`` and ``s3_objects_read``: every GetObject signed with
+          the step's own key (its script, and what S3A read for the driver and
+          the executors), as the endpoint counted them.
         """
         info = self.engine.step_infos[step_id]
+        run = self.engine.runs[info.cluster_id]
+        by_port = {n.webui_port: n for n in run.nodes.values() if n.webui_port}
+        tasks = dict(info.summary)
+        executors = []
+        for row in tasks.pop("executors", []):
+            node = by_port.get(row["worker_webui_port"])
+            executors.append({"executor": row["executor"], "instance_id": node and node.instance_id,
+                              "role": node and node.role, "market": node and node.market,
+                              "removed_reason": row["removed_reason"], "tasks_done_before": row["tasks_done_before"],
+                              "tasks_done_after": row["tasks_done_after"]})
         p = info.progress
-        return {"state": info.step.state, "tasks": dict(info.summary), "s3_bytes_read": info.s3_bytes_read,
+        return {"state": info.step.state, "tasks": tasks, "executors": executors, "driver": info.driver,
+                "node_losses": [dict(x) for x in run.losses if x["step_id"] == step_id],
+                "s3_bytes_read": info.s3_bytes_read,
                 "s3_objects_read": list(info.s3_objects_read), "seconds": info.seconds,
                 "progress": {"total": p.tasks_total, "done": p.tasks_done, "running": p.tasks_running,
                              "pending": p.tasks_pending}}

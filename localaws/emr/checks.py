@@ -12,7 +12,7 @@ CORE+TASK instances, a Java for Spark); their messages say so.
 """
 from __future__ import annotations
 
-from . import errors, instances, releases, steps
+from . import errors, instances, placement, releases, steps
 from .fleets import fleet_groups
 
 ACTIONS = ("TERMINATE_JOB_FLOW", "TERMINATE_CLUSTER", "CANCEL_AND_WAIT", "CONTINUE")
@@ -45,6 +45,7 @@ def run_job_flow(params: dict) -> releases.Release:
         step(s)
     if params.get("ManagedScalingPolicy"):
         scaling_policy(params["ManagedScalingPolicy"])
+    placement.am_label(params.get("Configurations"))      # yarn-site node labels this stand-in honours
     java_home()
     return release
 
@@ -77,7 +78,8 @@ def instance_group(g: dict) -> None:
     if role == "MASTER" and count not in (1, 3):
         raise errors.ValidationException("The MASTER instance group must have 1 instance (or 3 for high availability).")
     if role == "MASTER" and count == 3:
-        raise errors.not_emulated("emr", "RunJobFlow", "multi-master (3 MASTER instances)")
+        raise errors.not_emulated("emr", "RunJobFlow", "high availability (3 primary nodes: the cluster survives "
+                                  "the loss of one)")
     if g.get("BidPrice") is not None:
         try:
             if float(g["BidPrice"]) <= 0:

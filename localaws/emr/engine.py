@@ -8,12 +8,15 @@ An EMR cluster goes through these states (DescribeCluster's ``Status.State``):
     the master is up, bootstrap actions and applications are being set up
     on the other nodes; here: one Spark worker per CORE/TASK instance starts.
 ``RUNNING`` / ``WAITING``
-    every instance is up; RUNNING while a step runs, WAITING when there is
-    none (only a long-running cluster, ``KeepJobFlowAliveWhenNoSteps=True``,
-    waits; a *transient* cluster terminates after its last step).
+    every instance is up; RUNNING while a step runs. Only a long-running
+    cluster (``KeepJobFlowAliveWhenNoSteps=True``) goes WAITING when no step
+    is left; a *transient* cluster goes from RUNNING straight to TERMINATING
+    after its last step (``ALL_STEPS_COMPLETED``).
 ``TERMINATING`` -> ``TERMINATED`` (or ``TERMINATED_WITH_ERRORS``)
     the instances are shut down; ``StateChangeReason.Code`` says why
-    (``USER_REQUEST``, ``ALL_STEPS_COMPLETED``, ``STEP_FAILURE``...).
+    (``USER_REQUEST``, ``ALL_STEPS_COMPLETED``, ``STEP_FAILURE``, and
+    ``INSTANCE_FAILURE`` when the primary node is lost: with one primary
+    node, the cluster cannot outlive it).
 
 Steps run **one at a time, in order**: PENDING -> RUNNING -> COMPLETED,
 FAILED or CANCELLED. A failed step's ``ActionOnFailure`` decides what comes
@@ -36,7 +39,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import checks, errors, fleets, hdfs, instances, scaling, steps
+from . import checks, errors, fleets, hdfs, instances, placement, scaling, steps
 from .checks import FINISHED
 from .cluster import START_TIMEOUT, Node, SparkCluster, now
 from .releases import Release
@@ -59,6 +62,10 @@ class StepInfo:
     seconds: float = 0.0
     cancel: threading.Event = field(default_factory=threading.Event)
     log_uri: str | None = None
+    driver: dict | None = None                       # deploy mode and the node the driver runs on
+    driver_node: Node | None = None
+    driver_proc: object = None                       # the driver process (spark-submit)
+    driver_lost: str | None = None                   # why the driver was killed with its node
 
 
 @dataclass
@@ -72,7 +79,9 @@ class ClusterRun:
     nodes: dict = field(default_factory=dict)          # instance id -> Node
     queue: collections.deque = field(default_factory=collections.deque)
     cond: threading.Condition = field(default_factory=threading.Condition)
-    terminate_request: tuple | None = None             # (code, message)
+    terminate_request: tuple | None = None             # (final state, code, message)
+    am_label: str | None = None                        # YARN node label for ApplicationMasters (placement.py)
+    losses: list = field(default_factory=list)         # instances lost, and what was running then
     reason_code: str | None = None
     history: list = field(default_factory=list)        # (datetime, state)
     events: list = field(default_factory=list)         # (seconds since start, message)
@@ -156,6 +165,7 @@ class Engine:
         cluster.end_datetime = None
         cluster.ready_datetime = None
         run.fleets = fleets.make_fleets(backend, cluster, inst.get("InstanceFleets") or [])
+        run.am_label = placement.am_label(request.get("Configurations"))
         run.policy = request.get("ManagedScalingPolicy") or None
         for step in cluster.steps:
             self.queue_step(run, step)
@@ -190,21 +200,20 @@ class Engine:
                     while not run.queue and run.terminate_request is None and run.keep_alive:
                         run.cond.wait(timeout=1.0)
                     if run.terminate_request is not None:
-                        final = ("TERMINATED", *run.terminate_request)
+                        final = run.terminate_request
                         break
-                    if not run.queue:      # transient cluster, no more steps
+                    if not run.queue:      # transient cluster, no more steps: RUNNING -> TERMINATING
                         break
                     info = run.queue.popleft()
                 outcome = self._run_step(run, info)
                 if outcome is not None:
-                    final = outcome
+                    final = run.terminate_request or outcome
                     break
                 with run.cond:
-                    if not run.queue and run.terminate_request is None:
-                        self.set_state(run, "WAITING", None, "Cluster ready after last step completed."
-                                       if run.keep_alive else None)
+                    if not run.queue and run.terminate_request is None and run.keep_alive:
+                        self.set_state(run, "WAITING", None, "Cluster ready after last step completed.")
         except _Terminated:
-            final = ("TERMINATED", *run.terminate_request)
+            final = run.terminate_request
         except _StartFailed as exc:
             final = ("TERMINATED_WITH_ERRORS", "INTERNAL_ERROR", str(exc))
         except Exception as exc:  # a bug in the stand-in: end the cluster, say why
@@ -236,8 +245,9 @@ class Engine:
         run.cluster.ready_datetime = now()
         run.event(f"cluster ready: {len(workers)} worker(s) ALIVE in the Spark master")
         with run.cond:
-            self.set_state(run, "RUNNING" if run.queue else "WAITING", None,
-                           None if run.queue else "Cluster ready to run steps.")
+            if run.queue or run.keep_alive:      # a transient cluster without steps ends at once
+                self.set_state(run, "RUNNING" if run.queue else "WAITING", None,
+                               None if run.queue else "Cluster ready to run steps.")
         if run.policy:
             self.start_scaler(run)
 
@@ -246,11 +256,11 @@ class Engine:
         if run.terminate_request is not None:
             raise _Terminated()
 
-    def request_termination(self, run: ClusterRun, code: str, message: str) -> None:
-        """TERMINATING at once; the lifecycle thread ends the processes."""
+    def request_termination(self, run: ClusterRun, code: str, message: str, state: str = "TERMINATED") -> None:
+        """TERMINATING at once; the lifecycle thread ends the processes and sets ``state``."""
         with run.cond:
             if run.terminate_request is None and run.cluster.state not in ENDED:
-                run.terminate_request = (code, message)
+                run.terminate_request = (state, code, message)
                 self.set_state(run, "TERMINATING", code, message)
                 if run.running_step is not None:
                     run.running_step.cancel.set()
@@ -280,7 +290,7 @@ class Engine:
                 self.set_state(run, "TERMINATING", code, message)
             pending = list(run.queue)
             run.queue.clear()
-            run.terminate_request = run.terminate_request or (code, message)
+            run.terminate_request = run.terminate_request or (state, code, message)
             if run.running_step is not None:
                 pending.append(run.running_step)
                 run.running_step.cancel.set()
@@ -319,28 +329,45 @@ class Engine:
         with run.cond:
             if run.terminate_request is not None:
                 run.queue.appendleft(info)
-                return ("TERMINATED", *run.terminate_request)
+                return run.terminate_request
             step.state, step.start_date_time = "RUNNING", now()
             run.running_step = info
             self.set_state(run, "RUNNING")
         folder = run.spark.folder / "master" / "steps" / step.id
         folder.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
+        def place(plan) -> str:
+            """Decide the driver's node (placement.py); say so in the controller log."""
+            node = placement.driver_node(run, plan.deploy_mode)
+            if node is None:
+                raise steps.StepError(f"No running node matches the ApplicationMaster node label "
+                                      f"{run.am_label!r}: the driver cannot start.")
+            info.driver_node = node
+            info.driver = {"deploy_mode": plan.deploy_mode, "instance_id": node.instance_id,
+                           "role": node.role, "market": node.market}
+            return f"--deploy-mode {plan.deploy_mode}: driver on the {node.role} node {node.instance_id} ({node.market})"
+
+        def on_start(proc) -> None:
+            info.driver_proc = proc
+
         with self.ctx.s3.meter.track(step.id) as usage:      # the step signs S3 requests with its id
-            code, error = steps.run_step(self.ctx, run, step, folder, cancel=info.cancel, progress=info.progress)
+            code, error = steps.run_step(self.ctx, run, step, folder, cancel=info.cancel, progress=info.progress,
+                                         place=place, on_start=on_start)
         info.seconds = time.monotonic() - started
         info.s3_bytes_read = usage.bytes_read
         info.s3_objects_read = sorted(f"s3://{bucket}/{key}" for bucket, key in usage.objects)
         info.summary = steps.event_log_summary(folder / "eventlog")
         info.log_uri = steps.upload_logs(self.ctx.s3.write, run.cluster.log_uri, run.id, step.id, folder)
         run.running_step = None
-        if info.cancel.is_set():
+        if info.cancel.is_set() and not info.driver_lost:
             self._finish_step(info, "CANCELLED", None)
             return None
         if code == 0:
             self._finish_step(info, "COMPLETED", None)
             return None
         reason, where = steps.failure_reason(folder, error)
+        if info.driver_lost:               # the node the driver ran on is gone
+            reason, where = info.driver_lost, "controller"
         self._finish_step(info, "FAILED", {"Reason": reason,
                                            "Message": f"Step failed: spark-submit exited with code {code}.",
                                            "LogFile": info.log_uri and f"{info.log_uri}{where}.gz"})
@@ -393,21 +420,39 @@ class Engine:
 
     # ================================================================ losing and resizing nodes
     def lose(self, run: ClusterRun, group_id: str, instance_id: str | None, what: str, message: str) -> str:
-        """An instance is gone (Spot reclaimed, hardware failed): SIGKILL its processes, lose its disk."""
+        """An instance is gone (Spot reclaimed, hardware failed): SIGKILL its processes, lose its disk.
+
+        What else goes with it: a step whose driver ran on that node (its
+        ApplicationMaster, in cluster mode) fails; losing the primary node
+        ends the whole cluster, TERMINATED_WITH_ERRORS. Each loss is recorded
+        in ``run.losses`` with the step that was running and its progress.
+        """
         group = next((g for g in run.cluster.instance_groups if g.id == group_id), None)
         if group is None:
             raise ValueError(f"no instance group {group_id} in {run.id}")
-        if group.role == "MASTER":
-            raise ValueError("losing the master node ends the cluster; this hook takes CORE or TASK groups")
         live = sorted((n for n in run.live(group) if n.state == "RUNNING"), key=lambda n: n.created)
         if instance_id is not None:
             live = [n for n in live if n.instance_id == instance_id]
         if not live:
             raise ValueError(f"instance group {group_id} has no running instance to lose")
         node = live[-1]
+        info = run.running_step
+        run.losses.append({"instance_id": node.instance_id, "role": node.role, "market": node.market,
+                           "step_id": info.step.id if info else None,
+                           "step_state": info.step.state if info else None,
+                           "tasks_done": info.progress.tasks_done if info else None,
+                           "driver_on_node": bool(info and info.driver_node is node)})
         run.spark.kill(node, "INSTANCE_FAILURE", message)
         hdfs.lose_disk(node)
         run.event(f"{what}: {group.role} instance {node.instance_id} killed (SIGKILL)")
+        if info is not None and (info.driver_node is node or node.role == "MASTER"):
+            info.driver_lost = (f"The {node.role} node {node.instance_id} ({node.market}) running the step's "
+                                f"driver was lost ({what}): the application failed.")
+            if info.driver_proc is not None:
+                run.spark.processes.kill(info.driver_proc)
+        if node.role == "MASTER":
+            self.request_termination(run, "INSTANCE_FAILURE", f"The master node was lost ({what}).",
+                                     state="TERMINATED_WITH_ERRORS")
         return node.instance_id
 
     @staticmethod

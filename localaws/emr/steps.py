@@ -16,9 +16,15 @@ on EMR. ``s3://`` paths in the script are read and written by Spark itself,
 from the executors, through Hadoop's S3A connector pointed at the local
 endpoint (EMR uses EMRFS, its own S3 file system, the same way).
 
+The driver is a process on this machine. ``--deploy-mode`` decides which
+EMR node it belongs to (``placement.py``): client mode, the primary node;
+cluster mode, a core or task node chosen as YARN would. Losing that node
+kills the driver, and the step fails.
+
 While the step runs, its progress is read from the driver's own REST API
 (``/api/v1/applications/.../stages``); afterwards Spark's event log gives
-the exact counts of tasks run, failed and retried.
+the exact counts of tasks run, failed and retried, and which executors were
+lost when (:func:`event_log_summary`).
 """
 from __future__ import annotations
 
@@ -56,13 +62,14 @@ class SubmitPlan:
     script_uri: str
     app_args: list[str]
     notes: list[str] = field(default_factory=list)
+    deploy_mode: str = "client"
 
 
 def parse_args(args: list[str]) -> SubmitPlan:
     """Split ``["spark-submit", opts..., script, app args...]``."""
     if not args or args[0] != "spark-submit":
         raise StepError("only 'spark-submit' commands run locally")
-    options, notes, i = [], [], 1
+    options, notes, i, mode = [], [], 1, "client"
     while i < len(args) and args[i].startswith("-"):
         name = args[i]
         if name in FLAGS:
@@ -78,14 +85,12 @@ def parse_args(args: list[str]) -> SubmitPlan:
         if name == "--master":
             notes.append(f"--master {value} replaced by this cluster's master")
         elif name == "--deploy-mode":
-            if value == "cluster":
-                notes.append("--deploy-mode cluster: the driver runs on the master node (Spark's "
-                             "standalone manager runs Python drivers in client mode only)")
+            mode = value
         else:
             options += [name, value]
     if i >= len(args):
         raise StepError("spark-submit needs an application file (a .py script)")
-    return SubmitPlan(options, args[i], list(args[i + 1:]), notes)
+    return SubmitPlan(options, args[i], list(args[i + 1:]), notes, mode)
 
 
 def fetch_script(download, uri: str, folder: Path) -> Path:
@@ -147,11 +152,17 @@ def poll_progress(port: int, progress: Progress) -> None:
 
 
 def event_log_summary(folder: Path) -> dict:
-    """Count tasks, failures and executor losses in Spark's event log of the step."""
+    """What Spark's event log of the step says: tasks, failures, stages, executors.
+
+    ``executors``: one row per executor: the worker it ran on (its web UI
+    port, from the executor's log URLs), why it was removed, and how many
+    tasks of the application succeeded before and after that moment (tasks
+    on both sides: the executor was lost mid-job).
+    """
     summary = {"tasks_succeeded": 0, "tasks_failed": 0, "failure_reasons": {},
                "stage_attempts": 0, "stages_resubmitted": 0, "executors_added": 0,
-               "executors_removed": 0, "jobs": 0}
-    seen_stages = set()
+               "executors_removed": 0, "jobs": 0, "executors": []}
+    seen_stages, executors, finished = set(), {}, []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rt") as f:
@@ -165,6 +176,7 @@ def event_log_summary(folder: Path) -> dict:
                     reason = event.get("Task End Reason", {}).get("Reason", "Success")
                     if reason == "Success":
                         summary["tasks_succeeded"] += 1
+                        finished.append(event.get("Task Info", {}).get("Finish Time", 0))
                     else:
                         summary["tasks_failed"] += 1
                         summary["failure_reasons"][reason] = summary["failure_reasons"].get(reason, 0) + 1
@@ -177,11 +189,31 @@ def event_log_summary(folder: Path) -> dict:
                     seen_stages.add(key)
                 elif kind == "SparkListenerExecutorAdded":
                     summary["executors_added"] += 1
+                    urls = event.get("Executor Info", {}).get("Log Urls", {})
+                    executors[event["Executor ID"]] = {"executor": event["Executor ID"],
+                                                       "worker_webui_port": _port(urls.get("stdout", "")),
+                                                       "removed_ms": None, "removed_reason": None}
                 elif kind == "SparkListenerExecutorRemoved":
                     summary["executors_removed"] += 1
+                    row = executors.setdefault(event["Executor ID"], {"executor": event["Executor ID"],
+                                                                      "worker_webui_port": None})
+                    row["removed_ms"], row["removed_reason"] = event.get("Timestamp"), event.get("Removed Reason")
                 elif kind == "SparkListenerJobStart":
                     summary["jobs"] += 1
+    for row in executors.values():
+        at = row.pop("removed_ms", None)
+        row["tasks_done_before"] = sum(t < at for t in finished) if at else None
+        row["tasks_done_after"] = sum(t > at for t in finished) if at else None
+        summary["executors"].append(row)
     return summary
+
+
+def _port(url: str) -> int | None:
+    """The port of ``http://127.0.0.1:PORT/logPage/...`` (a worker's web UI)."""
+    try:
+        return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
 
 
 def spark_submit(plan: SubmitPlan, script: Path, *, cluster, env: dict, folder: Path,
@@ -231,20 +263,26 @@ def spark_submit(plan: SubmitPlan, script: Path, *, cluster, env: dict, folder: 
     return proc.returncode
 
 
-def run_step(ctx, run, step, folder: Path, *, cancel: threading.Event, progress: Progress) -> tuple[int, str | None]:
+def run_step(ctx, run, step, folder: Path, *, cancel: threading.Event, progress: Progress,
+             place=None, on_start=None) -> tuple[int, str | None]:
     """Run one step of ``run`` (an ``engine.ClusterRun``) to its end; write its controller log.
 
-    Returns (exit code, error): ``error`` says why a step could not even
-    start (no such script, not a spark-submit command...), else None.
+    ``place(plan)`` is told the parsed command before the driver starts (the
+    engine decides the driver's node there); ``on_start(proc)`` gets the
+    driver process. Returns (exit code, error): ``error`` says why a step
+    could not even start (no such script, not a spark-submit command, no
+    node for the driver...), else None.
     """
     try:
         plan = parse_args(list(step.args))
+        if place is not None:
+            plan.notes.append(place(plan))
         script = fetch_script(lambda uri, path: ctx.s3.download(uri, path, access_key=step.id),
                               plan.script_uri, folder)
         code = spark_submit(plan, script, cluster=run.spark, env=driver_env(ctx, run, step.id, folder),
                             folder=folder, executor_memory_mb=executor_memory(run.nodes.values()),
                             conf=spark_conf(ctx, run.release, step.id), ui_port=free_port(),
-                            cancel=cancel, progress=progress)
+                            on_start=on_start, cancel=cancel, progress=progress)
         controller = [f"INFO spark-submit {' '.join(step.args[1:])}", *[f"INFO {n}" for n in plan.notes],
                       f"INFO Process exited with code {code}"]
         error = None
