@@ -71,6 +71,7 @@ GO_MEMORY_LIMIT = {
 #: DuckDB databases by kind; the bound is shared by every cursor (query) of the database.
 DUCKDB = {
     "athena": {"memory_limit": "1GB", "threads": 2},     # one database per stack, all queries
+    "redshift": {"memory_limit": "1GB", "threads": 2},   # one database per cluster (not yet measured)
 }
 
 

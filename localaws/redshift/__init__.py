@@ -1,0 +1,28 @@
+"""Amazon Redshift on a real warehouse: clusters, SQL over the PostgreSQL wire, the Data API.
+
+moto keeps the cluster and snapshot records; this package runs a database
+behind each cluster (``engine.py``, DuckDB), serves it on the cluster's
+endpoint with the PostgreSQL wire protocol (``wire.py``) for AWS's driver
+``redshift_connector`` and for psycopg, and executes the Redshift Data API
+(``api.py``) against it:
+
+- ``engine.py``: :class:`~.engine.Warehouse`: one statement at a time, Redshift
+  SQL (sqlglot) on DuckDB, with ``ddl.py`` (CREATE TABLE's DISTSTYLE, DISTKEY,
+  SORTKEY), ``storage.py`` (every table's rows split over the slices, the
+  unsorted region, VACUUM), ``planner.py`` (EXPLAIN's data movement steps)
+  and ``system_views.py`` (SVV_TABLE_INFO, STV_SLICES, SVV_TABLES...);
+- ``wire.py``: the PostgreSQL wire protocol on the cluster's endpoint;
+- ``api.py``: :class:`RedshiftPlane`: CreateCluster checks NodeType and the
+  node count, starts the warehouse and its server (DescribeClusters shows a
+  real ``Endpoint``); Pause/Resume/DeleteCluster stop and start them; the
+  Data API (``redshift-data``) runs statements asynchronously;
+- ``nodes.py``: slices per node of each node type (a dated table, with its source);
+- ``errors.py``: SQL errors (SQLSTATE) and the API's error codes.
+
+Work in progress (issue #11): COPY and UNLOAD, snapshots, Spectrum, result
+caching and the chapter come next.
+"""
+from .api import RedshiftPlane
+from .nodes import SLICES_PER_NODE, slices_per_node
+
+__all__ = ["RedshiftPlane", "SLICES_PER_NODE", "slices_per_node"]

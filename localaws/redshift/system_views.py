@@ -1,0 +1,122 @@
+"""Redshift's system views, as SQL views over the warehouse's own bookkeeping.
+
+Learners diagnose a Redshift table design with a few system views; each is
+here a DuckDB view (in the schema ``main``, found by unqualified and
+lower-case names: ``select * from svv_table_info``) over the catalog of
+``storage.py`` and the query log below. Only the columns listed are kept,
+with Redshift's names and meanings:
+
+- ``STV_SLICES``: node, slice, localslice, type: the cluster's slices.
+- ``STV_TBL_PERM``: slice, id, name, rows, sorted_rows, temp, db_id: rows per slice of each table.
+- ``SVV_TABLE_INFO``: database, schema, table_id, "table", encoded, diststyle
+  (``KEY(col)``, ``EVEN``, ``ALL``, ``AUTO(EVEN)``), sortkey1, sortkey_num,
+  tbl_rows (one copy for ALL tables), skew_rows, unsorted, stats_off (0).
+  Empty tables are left out, as on Redshift.
+  ``skew_rows`` is Redshift's "ratio of the number of rows in the slice with
+  the most rows to the number of rows in the slice with the fewest rows"; an
+  empty slice counts here as 1 row (Redshift does not document its case), and
+  ALL tables get NULL (every copy is whole). ``unsorted`` is the percent of
+  rows outside the sorted region (NULL without a sort key).
+- ``SVV_TABLES`` / ``SVV_COLUMNS``: what AWS's driver ``redshift_connector``
+  reads for ``get_tables()`` / ``get_columns()``.
+- ``STL_QUERY``: one row per statement (query, userid, database, querytxt,
+  starttime, endtime, aborted, label).
+- ``STL_SCAN``: one row per slice per table scanned by a query: rows (after
+  the filter), rows_pre_filter, is_rrscan ('t' when blocks were skipped by
+  zone maps, Redshift's "range-restricted scan"), perm_table_name, and one
+  local column, ``blocks_read`` / ``blocks_total`` (Redshift reports blocks
+  in SYS_QUERY_DETAIL, also given here per table).
+"""
+from __future__ import annotations
+
+from .storage import CATALOG_SCHEMA as RS
+
+LOGS = f"""
+CREATE TABLE IF NOT EXISTS {RS}.stl_query (
+    userid INTEGER, query INTEGER, label VARCHAR, database VARCHAR, querytxt VARCHAR,
+    starttime TIMESTAMP, endtime TIMESTAMP, aborted INTEGER);
+CREATE TABLE IF NOT EXISTS {RS}.stl_scan (
+    userid INTEGER, query INTEGER, slice INTEGER, tbl INTEGER, perm_table_name VARCHAR,
+    rows BIGINT, rows_pre_filter BIGINT, blocks_read BIGINT, blocks_total BIGINT);
+CREATE OR REPLACE TABLE {RS}.slices (node INTEGER, slice INTEGER, localslice INTEGER);
+CREATE OR REPLACE TABLE {RS}.pg_types (duckdb_type VARCHAR, type_name VARCHAR);
+"""
+
+#: Schemas of the warehouse's internals, hidden from SVV_TABLES and SVV_COLUMNS.
+INTERNAL = f"('main', '{RS}', 'information_schema', 'pg_catalog') "
+
+VIEWS = {
+    "stv_slices": f"SELECT node, slice, localslice, 'D' AS type FROM {RS}.slices",
+    "stv_tbl_perm": f"""
+        SELECT r.slice, r.table_id AS id, t.table_name AS name, r.rows, r.sorted_rows,
+               0 AS temp, 1 AS db_id
+        FROM {RS}.slice_rows r JOIN {RS}.tables t USING (table_id)""",
+    "svv_table_info": f"""
+        WITH per_table AS (
+            SELECT table_id, sum(rows) AS rows, sum(sorted_rows) AS sorted_rows,
+                   max(rows) AS max_rows, min(rows) AS min_rows, count(*) AS copies
+            FROM {RS}.slice_rows GROUP BY table_id)
+        SELECT current_database() AS database, t.schema_name AS schema, t.table_id, t.table_name AS "table",
+               'N' AS encoded,
+               CASE t.diststyle WHEN 'KEY' THEN 'KEY(' || t.distkey || ')'
+                                WHEN 'AUTO' THEN 'AUTO(EVEN)' ELSE t.diststyle END AS diststyle,
+               t.sortkey[1] AS sortkey1, len(t.sortkey) AS sortkey_num,
+               CASE WHEN t.diststyle = 'ALL' THEN p.max_rows ELSE p.rows END AS tbl_rows,
+               CASE WHEN t.diststyle = 'ALL' THEN NULL
+                    ELSE round(p.max_rows / greatest(p.min_rows, 1), 2) END AS skew_rows,
+               CASE WHEN len(t.sortkey) = 0 THEN NULL
+                    ELSE round(100.0 * (p.rows - p.sorted_rows) / p.rows, 2) END AS unsorted,
+               0.0 AS stats_off
+        FROM {RS}.tables t JOIN per_table p USING (table_id)
+        WHERE p.rows > 0""",
+    "svv_tables": f"""
+        SELECT current_database() AS table_catalog, schema_name AS table_schema, table_name,
+               'BASE TABLE' AS table_type, NULL::VARCHAR AS remarks
+        FROM {RS}.tables
+        UNION ALL
+        SELECT database_name, schema_name, view_name, 'VIEW', NULL
+        FROM duckdb_views() v
+        WHERE database_name = current_database() AND NOT internal
+          AND schema_name NOT IN {INTERNAL} AND schema_name NOT LIKE 'slice\\_%' ESCAPE '\\'
+          AND NOT EXISTS (SELECT 1 FROM {RS}.tables t
+                          WHERE t.schema_name = v.schema_name AND t.table_name = v.view_name)
+        UNION ALL
+        SELECT database_name, schema_name, table_name, 'BASE TABLE', NULL
+        FROM duckdb_tables()
+        WHERE database_name = current_database() AND NOT internal
+          AND schema_name NOT IN {INTERNAL} AND schema_name NOT LIKE 'slice\\_%' ESCAPE '\\'""",
+    "svv_columns": f"""
+        SELECT c.database_name AS table_catalog, c.schema_name AS table_schema, c.table_name,
+               c.column_name, c.column_index AS ordinal_position, c.column_default,
+               CASE WHEN c.is_nullable THEN 'YES' ELSE 'NO' END AS is_nullable,
+               coalesce(p.type_name, 'character varying') AS data_type,
+               c.character_maximum_length, c.numeric_precision, c.numeric_scale,
+               NULL::VARCHAR AS domain_name, NULL::VARCHAR AS remarks
+        FROM duckdb_columns() c
+        LEFT JOIN {RS}.pg_types p ON p.duckdb_type = split_part(c.data_type, '(', 1)
+        WHERE c.database_name = current_database() AND NOT c.internal
+          AND c.schema_name NOT IN {INTERNAL} AND c.schema_name NOT LIKE 'slice\\_%' ESCAPE '\\'""",
+    "stl_query": f"SELECT * FROM {RS}.stl_query",
+    "stl_scan": f"""
+        SELECT userid, query, slice, 0 AS segment, 0 AS step, 2 AS type, tbl, perm_table_name,
+               rows, rows_pre_filter,
+               CASE WHEN blocks_read < blocks_total THEN 't' ELSE 'f' END AS is_rrscan,
+               blocks_read, blocks_total
+        FROM {RS}.stl_scan""",
+    "sys_query_detail": f"""
+        SELECT userid AS user_id, query AS query_id, 'scan' AS step_name, tbl AS table_id,
+               perm_table_name AS table_name, sum(rows_pre_filter) AS input_rows,
+               sum(rows) AS output_rows, sum(blocks_read) AS blocks_read
+        FROM {RS}.stl_scan GROUP BY ALL""",
+}
+
+
+def install(cursor, layout, pg_types: dict) -> None:
+    """Create the log tables and the views; ``pg_types``: DuckDB type -> (Redshift name, OID)."""
+    cursor.execute(LOGS)
+    cursor.execute(f"INSERT INTO {RS}.slices SELECT s // ?, s, s % ? FROM range(?) t(s)",
+                   [layout.per_node, layout.per_node, layout.count])
+    cursor.executemany(f"INSERT INTO {RS}.pg_types VALUES (?, ?)",
+                       [(duckdb_type, type_name) for duckdb_type, (type_name, _) in pg_types.items()])
+    for name, sql in VIEWS.items():
+        cursor.execute(f"CREATE OR REPLACE VIEW main.{name} AS {sql}")
