@@ -11,6 +11,10 @@ endpoint with the PostgreSQL wire protocol (``wire.py``) for AWS's driver
   SORTKEY), ``storage.py`` (every table's rows split over the slices, the
   unsorted region, VACUUM), ``planner.py`` (EXPLAIN's data movement steps)
   and ``system_views.py`` (SVV_TABLE_INFO, STV_SLICES, SVV_TABLES...);
+- ``loading.py``: COPY from S3 (CSV, text, JSON 'auto', Parquet, manifests;
+  bad rows into STL_LOAD_ERRORS, all-or-nothing beyond MAXERROR) and UNLOAD;
+- ``snapshots.py``: snapshots as content-addressed blocks in S3 (a second
+  snapshot uploads only changed blocks), restore, cross-region copy;
 - ``wire.py``: the PostgreSQL wire protocol on the cluster's endpoint;
 - ``api.py``: :class:`RedshiftPlane`: CreateCluster checks NodeType and the
   node count, starts the warehouse and its server (DescribeClusters shows a
@@ -19,8 +23,8 @@ endpoint with the PostgreSQL wire protocol (``wire.py``) for AWS's driver
 - ``nodes.py``: slices per node of each node type (a dated table, with its source);
 - ``errors.py``: SQL errors (SQLSTATE) and the API's error codes.
 
-Work in progress (issue #11): COPY and UNLOAD, snapshots, Spectrum, result
-caching and the chapter come next.
+Work in progress (issue #11): Spectrum, result caching, automated
+snapshots, the chapter and its lab come next.
 """
 from .api import RedshiftPlane
 from .nodes import SLICES_PER_NODE, slices_per_node

@@ -96,7 +96,7 @@ class Cluster:
         with self.lock:
             self.warehouse = Warehouse(self.identifier, self.database, self.user, self.password,
                                        self.work_dir, node_type=self.node_type,
-                                       number_of_nodes=self.number_of_nodes)
+                                       number_of_nodes=self.number_of_nodes, s3=getattr(self, "s3", None))
             self.server = _start_server(self.warehouse, self.port)
             if self.server is not None:
                 self.port = self.server.port
@@ -330,6 +330,9 @@ class RedshiftPlane(Plane):
         self._pool: ThreadPoolExecutor | None = None             # started by the first statement
         self._pids = itertools.count(FIRST_PID)
         self._query_ids = itertools.count(1000)
+        self._snapshot_lock = threading.Lock()                   # one snapshot write or delete at a time
+        self._stores: dict = {}                                  # region -> snapshots.SnapshotStore
+        self._restores: dict[tuple[str, str], dict] = {}         # (region, cluster) -> RestoreStatus
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -368,6 +371,7 @@ class RedshiftPlane(Plane):
         cluster = Cluster(identifier, record.db_name, record.master_username, record.master_user_password,
                           Path(self.ctx.work_dir) / "redshift" / region / identifier,
                           record.node_type, record.number_of_nodes)
+        cluster.s3 = lambda: self.ctx.client("s3")          # what COPY reads and UNLOAD writes through
         try:
             cluster.open()
         except BaseException:
@@ -445,6 +449,163 @@ class RedshiftPlane(Plane):
         for st in active:
             if st.future is not None:
                 wait_until(future=st.future, timeout=30)
+
+    # -- snapshots (snapshots.py) ---------------------------------------------------------
+    # moto keeps the snapshot records; these hooks store and load the data behind them.
+    def _snapshot_store(self, region: str):
+        """The region's snapshot bucket (``snapshots.SnapshotStore``), made on first use."""
+        from . import snapshots
+        with self.lock:
+            if region not in self._stores:
+                self._stores[region] = snapshots.SnapshotStore(self.ctx.s3, self.ctx.account_id, region,
+                                                               lambda: self._s3_in(region))
+            return self._stores[region]
+
+    def _s3_in(self, region: str):
+        """An S3 client signing for ``region``: S3 creates a bucket in the region its request names."""
+        if region == self.ctx.region:
+            return self.ctx.client("s3")
+        import boto3
+        c = self.ctx.principals.credentials(None)
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.ctx.endpoint, region_name=region, aws_access_key_id=c.access_key,
+            aws_secret_access_key=c.secret_key, aws_session_token=c.session_token)
+
+    @moto_hook(f"{BACKEND}.create_cluster_snapshot")
+    def create_cluster_snapshot(self, original, backend, cluster_identifier, snapshot_identifier, region_name,
+                                tags, snapshot_type="manual"):
+        """CreateClusterSnapshot (and DeleteCluster's final snapshot): the cluster's blocks to S3.
+
+        moto records the snapshot (ClusterNotFound, ClusterSnapshotAlreadyExists
+        come from it); then the warehouse is read in one transaction and its
+        new blocks uploaded (``snapshots.py``). The sizes go on the record, and
+        with EnableSnapshotCopy on, the snapshot is copied to the other region.
+        """
+        from . import snapshots
+        region = backend.region_name
+        cluster = self._cluster(region, cluster_identifier)
+        if cluster is not None and cluster.paused:
+            raise errors.InvalidClusterStateFault(
+                f"The cluster {cluster_identifier} is paused: this local stand-in snapshots running "
+                "clusters only. Resume it first (ResumeCluster).")
+        record = original(backend, cluster_identifier, snapshot_identifier, region_name, tags,
+                          snapshot_type=snapshot_type)
+        warehouse = cluster.warehouse if cluster is not None else None
+        if warehouse is None:
+            # moto's automated snapshot inside CreateCluster: taken before the warehouse exists, so
+            # it holds nothing (no manifest; a restore of it is an empty cluster).
+            snapshots.Written(0, 0, 0, 0, 0.0).apply(record)
+            return record
+        record.status = "creating"
+        store = self._snapshot_store(region)
+        about = {"cluster": cluster_identifier, "region": region, "database": warehouse.database,
+                 "node_type": warehouse.node_type, "number_of_nodes": warehouse.number_of_nodes,
+                 "slices": warehouse.layout.count, "created": time.time()}
+        try:
+            with self._snapshot_lock:
+                store.save(snapshots.read_cluster(warehouse), snapshot_identifier, about).apply(record)
+                copy = getattr(backend.clusters.get(cluster_identifier), "cluster_snapshot_copy_status", None)
+                if copy:
+                    self._copy_snapshot(backend, record, copy["DestinationRegion"])
+        except BaseException:
+            backend.snapshots.pop(snapshot_identifier, None)       # nothing half-made
+            try:
+                with self._snapshot_lock:
+                    store.delete(snapshot_identifier)
+            except Exception:
+                pass
+            raise
+        record.status = "available"
+        return record
+
+    def _copy_snapshot(self, backend, record, destination: str) -> None:
+        """EnableSnapshotCopy's work: blocks and manifest to the destination region's bucket, and a
+        snapshot record there (same identifier, ``SourceRegion`` set) that a restore in that region finds."""
+        from moto.redshift.models import Snapshot, redshift_backends
+        written = self._snapshot_store(backend.region_name).copy_to(self._snapshot_store(destination),
+                                                                    record.snapshot_identifier)
+        copy = Snapshot(backend.clusters[record.cluster_identifier], record.snapshot_identifier,
+                        backend.account_id, destination, tags=None, snapshot_type=record.snapshot_type)
+        copy.source_region = backend.region_name
+        written.apply(copy)
+        redshift_backends[backend.account_id][destination].snapshots[record.snapshot_identifier] = copy
+
+    @moto_hook(f"{BACKEND}.restore_from_cluster_snapshot")
+    def restore_from_cluster_snapshot(self, original, backend, **kwargs):
+        """RestoreFromClusterSnapshot: a new cluster (CreateCluster's path: warehouse and endpoint),
+        then the manifest's tables loaded from their blocks. A failed load leaves no cluster."""
+        from . import snapshots
+        snapshot_id, region = kwargs.get("snapshot_identifier"), backend.region_name
+        snapshot = backend.snapshots.get(snapshot_id)
+        if snapshot is None:
+            raise errors.ClusterSnapshotNotFoundFault(f"Snapshot {snapshot_id} not found.")
+        if snapshot.status != "available":
+            raise errors.InvalidClusterSnapshotStateFault(
+                f"Snapshot {snapshot_id} is {snapshot.status}; a restore needs an available snapshot.")
+        # The snapshot's size, or the one asked for, in the shape CreateCluster accepts.
+        count = int(kwargs.get("number_of_nodes") or snapshot.number_of_nodes or 1)
+        kwargs["cluster_type"] = "multi-node" if count > 1 else "single-node"
+        kwargs["number_of_nodes"] = count if count > 1 else None
+        store = self._snapshot_store(region)
+        manifest = store.manifest(snapshot_id)
+        started = time.monotonic()
+        record = original(backend, **kwargs)        # -> create_cluster above: ClusterAlreadyExists, shapes...
+        identifier = record.cluster_identifier
+        cluster = self._cluster(region, identifier)
+        if manifest is not None and cluster is not None and cluster.warehouse is not None:
+            try:
+                snapshots.restore(cluster.warehouse, manifest, store)
+            except BaseException:
+                with self.lock:
+                    self.clusters.pop((region, identifier), None)
+                backend.clusters.pop(identifier, None)
+                backend.delete_automated_snapshots(identifier)
+                cluster.delete()
+                raise
+        size = float(getattr(snapshot, "total_backup_size_in_mega_bytes", 0.0) or 0.0)
+        seconds = time.monotonic() - started
+        self._restores[(region, identifier)] = {
+            "Status": "completed", "SnapshotSizeInMegaBytes": int(round(size)), "ProgressInMegaBytes": int(round(size)),
+            "CurrentRestoreRateInMegaBytesPerSecond": round(size / seconds, 3) if seconds > 0 else 0.0,
+            "ElapsedTimeInSeconds": int(round(seconds)), "EstimatedTimeToCompletionInSeconds": 0}
+        return record
+
+    @moto_property("moto.redshift.models:Cluster.restore_status")
+    def restore_status(self, original, record):
+        """DescribeClusters' RestoreStatus: the restore's real size and time (moto reports 123s)."""
+        status = self._restores.get((record.region, record.cluster_identifier))
+        return status if status is not None and record.restored_from_snapshot else original(record)
+
+    @moto_hook(f"{BACKEND}.delete_cluster_snapshot")
+    def delete_cluster_snapshot(self, original, backend, snapshot_identifier):
+        """DeleteClusterSnapshot: moto drops the record; the manifest goes, and the blocks no other
+        snapshot names."""
+        record = original(backend, snapshot_identifier)     # ClusterSnapshotNotFound, automated: moto's
+        with self._snapshot_lock:
+            self._snapshot_store(backend.region_name).delete(snapshot_identifier)
+        return record
+
+    @moto_hook(f"{BACKEND}.enable_snapshot_copy")
+    def enable_snapshot_copy(self, original, backend, **kwargs):
+        """EnableSnapshotCopy: DestinationRegion must be another region Redshift has."""
+        import boto3
+        identifier, destination = kwargs.get("cluster_identifier"), kwargs.get("destination_region")
+        if identifier not in backend.clusters:
+            raise errors.ClusterNotFoundFault(f"Cluster {identifier} not found.")
+        if destination == backend.region_name or \
+                destination not in boto3.session.Session().get_available_regions("redshift"):
+            raise errors.UnknownSnapshotCopyRegionFault(f"Invalid region {destination}")
+        return original(backend, **kwargs)
+
+    @local_hook("On AWS, a snapshot's blocks are Redshift's, not yours to see: DescribeClusterSnapshots "
+                "reports TotalBackupSizeInMegaBytes and ActualIncrementalBackupSizeInMegaBytes.")
+    def snapshot_manifest(self, snapshot_identifier: str, region: str | None = None) -> dict | None:
+        """The manifest of a snapshot (tables, rows per slice, block keys and sizes), or None.
+
+        Its ``bucket`` is where the blocks are (``blocks/<sha256>``)."""
+        store = self._snapshot_store(region or self.ctx.region)
+        manifest = store.manifest(snapshot_identifier)
+        return None if manifest is None else {**manifest, "bucket": store.bucket}
 
     # -- teaching hooks ---------------------------------------------------------------
     @local_hook("On AWS, poll DescribeStatement until Status is FINISHED, FAILED or ABORTED.")

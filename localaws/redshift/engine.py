@@ -22,7 +22,9 @@ Inside, the warehouse is a small MPP database you can look into:
   land in STL_SCAN and in :attr:`Warehouse.last_query_stats`;
 - Redshift's system views (SVV_TABLE_INFO, STV_SLICES, STL_QUERY...) are
   views over that bookkeeping (``system_views.py``);
-- EXPLAIN prints the join's data-movement steps (``planner.py``).
+- EXPLAIN prints the join's data-movement steps (``planner.py``);
+- COPY loads from S3 and UNLOAD writes to S3 (``loading.py``), through the
+  S3 client the cluster's plane gives (``s3=``).
 
 Clients reach a warehouse three ways, as on AWS: the PostgreSQL wire
 protocol on the cluster's endpoint (``wire.py``; ``redshift_connector``,
@@ -41,7 +43,7 @@ from pathlib import Path
 
 from localaws.core import limits
 
-from . import ddl, errors, planner, storage, system_views
+from . import ddl, errors, loading, planner, storage, system_views
 from .nodes import slices_per_node
 
 #: DuckDB type -> (PostgreSQL type name as Redshift reports it, type OID on the wire).
@@ -224,9 +226,12 @@ class Warehouse:
 
     def __init__(self, cluster_identifier: str, database: str, master_username: str,
                  master_password: str, work_dir: str | Path, node_type: str = "ra3.xlplus",
-                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS):
+                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS, s3=None):
         import duckdb
 
+        #: A callable returning a boto3 S3 client: what COPY reads and UNLOAD writes through
+        #: (``loading.py``); the cluster's plane passes the stack's. None: no COPY/UNLOAD.
+        self.s3 = s3
         self.cluster_identifier, self.database = cluster_identifier, database
         self.master_username, self.master_password = master_username, master_password
         self.node_type, self.number_of_nodes = node_type, number_of_nodes
@@ -295,6 +300,10 @@ class Warehouse:
             return Result(command="ANALYZE")          # statistics: DuckDB keeps its own
         if word == "EXPLAIN":
             return self.explain(sql[len("EXPLAIN"):].strip())
+        if word == "COPY":                                    # from S3 (loading.py)
+            return Result(command="COPY", rowcount=loading.copy(self, sql, query_id))
+        if word == "UNLOAD":                                  # to S3
+            return Result(command="UNLOAD", rowcount=loading.unload(self, sql, self.arrow))
         spec = ddl.TableSpec()
         if word == "CREATE":
             if re.search(r"\(\s*LIKE\s", sql, re.IGNORECASE):
@@ -309,6 +318,16 @@ class Warehouse:
             if result is not None:
                 return result
         return self.run(tree, params, query_id)
+
+    def arrow(self, sql: str):
+        """The rows of one Redshift query as an Arrow table (what UNLOAD writes)."""
+        import duckdb
+
+        with self.cursor() as cursor:
+            try:
+                return cursor.sql(to_duckdb(parse(sql))).to_arrow_table()
+            except duckdb.Error as exc:
+                raise sql_error(exc) from None
 
     @staticmethod
     def _has_property(tree, kind) -> bool:

@@ -84,3 +84,19 @@ class ValidationException(AWSError):
 
 class ActiveStatementsExceededException(AWSError):
     status = 400
+
+
+# -- snapshots (snapshots.py): codes and statuses from botocore's model ---------------------
+class ClusterSnapshotNotFoundFault(AWSError):
+    code = "ClusterSnapshotNotFound"
+    status = 404
+
+
+class InvalidClusterSnapshotStateFault(AWSError):
+    code = "InvalidClusterSnapshotState"
+    status = 400
+
+
+class UnknownSnapshotCopyRegionFault(AWSError):
+    """EnableSnapshotCopy to a region Redshift does not have (or the cluster's own region)."""
+    status = 404

@@ -21,6 +21,16 @@ with Redshift's names and meanings:
   reads for ``get_tables()`` / ``get_columns()``.
 - ``STL_QUERY``: one row per statement (query, userid, database, querytxt,
   starttime, endtime, aborted, label).
+- ``STL_LOAD_ERRORS``: one row per record a COPY rejected (``loading.py``):
+  query, filename, line_number, colname, type, col_length, raw_line,
+  raw_field_value, err_code and err_reason (Redshift's load error codes:
+  1207 invalid digit, 1204 string longer than the column, 1213 NULL in a
+  NOT NULL column, 1214 too few or too many fields...). Kept when the
+  COPY fails: that is where you look to find out why.
+- ``STL_LOAD_COMMITS``: one row per file a COPY read (lines_scanned, errors;
+  status 1 when the load committed). ``SYS_LOAD_HISTORY``: one row per COPY
+  (status, loaded_rows, source_file_count/bytes, error_count) and, as a
+  local extra, the ``iam_role`` the statement named.
 - ``STL_SCAN``: one row per slice per table scanned by a query: rows (after
   the filter), rows_pre_filter, is_rrscan ('t' when blocks were skipped by
   zone maps, Redshift's "range-restricted scan"), perm_table_name, and one
@@ -38,6 +48,17 @@ CREATE TABLE IF NOT EXISTS {RS}.stl_query (
 CREATE TABLE IF NOT EXISTS {RS}.stl_scan (
     userid INTEGER, query INTEGER, slice INTEGER, tbl INTEGER, perm_table_name VARCHAR,
     rows BIGINT, rows_pre_filter BIGINT, blocks_read BIGINT, blocks_total BIGINT);
+CREATE TABLE IF NOT EXISTS {RS}.stl_load_errors (
+    userid INTEGER, slice INTEGER, tbl INTEGER, starttime TIMESTAMP, session INTEGER, query INTEGER,
+    filename VARCHAR, line_number BIGINT, colname VARCHAR, type VARCHAR, col_length INTEGER,
+    position INTEGER, raw_line VARCHAR, raw_field_value VARCHAR, err_code INTEGER, err_reason VARCHAR);
+CREATE TABLE IF NOT EXISTS {RS}.stl_load_commits (
+    userid INTEGER, query INTEGER, slice INTEGER, filename VARCHAR, lines_scanned BIGINT, errors INTEGER,
+    curtime TIMESTAMP, status INTEGER);
+CREATE TABLE IF NOT EXISTS {RS}.sys_load_history (
+    user_id INTEGER, query_id INTEGER, status VARCHAR, database_name VARCHAR, table_name VARCHAR,
+    start_time TIMESTAMP, end_time TIMESTAMP, data_source VARCHAR, file_format VARCHAR, loaded_rows BIGINT,
+    source_file_count INTEGER, source_file_bytes BIGINT, error_count INTEGER, iam_role VARCHAR);
 CREATE OR REPLACE TABLE {RS}.slices (node INTEGER, slice INTEGER, localslice INTEGER);
 CREATE OR REPLACE TABLE {RS}.pg_types (duckdb_type VARCHAR, type_name VARCHAR);
 """
@@ -103,6 +124,12 @@ VIEWS = {
                CASE WHEN blocks_read < blocks_total THEN 't' ELSE 'f' END AS is_rrscan,
                blocks_read, blocks_total
         FROM {RS}.stl_scan""",
+    "stl_load_errors": f"SELECT * FROM {RS}.stl_load_errors",
+    "stl_load_commits": f"""
+        SELECT userid, query, slice, filename AS name, filename, lines_scanned, errors, curtime, status
+        FROM {RS}.stl_load_commits""",
+    "sys_load_history": f"""
+        SELECT *, epoch_us(end_time) - epoch_us(start_time) AS duration FROM {RS}.sys_load_history""",
     "sys_query_detail": f"""
         SELECT userid AS user_id, query AS query_id, 'scan' AS step_name, tbl AS table_id,
                perm_table_name AS table_name, sum(rows_pre_filter) AS input_rows,

@@ -750,9 +750,9 @@ class WireServer:
 
     def spawn(self, target, name: str, *args) -> None:
         thread = threading.Thread(target=self.run_thread, args=(target, *args), name=name, daemon=True)
-        with self.lock:
+        with self.lock:                 # started under the lock: stop() never joins an unstarted thread
             self.threads.add(thread)
-        thread.start()
+            thread.start()
 
     def run_thread(self, target, *args) -> None:
         try:
