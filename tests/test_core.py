@@ -141,3 +141,9 @@ def test_s3_helper_reads_ranges_lists_deletes_and_meters(stack):
     s3.delete([f"s3://t-core-s3/p/{i}.txt" for i in range(3)])
     assert s3.list("s3://t-core-s3/") == [] and s3.bucket_exists("t-core-s3")
     assert not s3.bucket_exists("t-core-missing")
+
+
+def test_a_client_of_another_region(stack):
+    """``stack.client(service, region_name=...)`` reaches the same endpoint for another Region."""
+    assert stack.client("s3", region_name="eu-west-1").meta.region_name == "eu-west-1"
+    assert stack.client("s3").meta.region_name == stack.region

@@ -73,10 +73,11 @@ class Context:
                 if key in self._clients:
                     return self._clients[key]
         kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
+        kwargs.setdefault("region_name", self.region)       # another Region: region_name="eu-west-1"
         with self._lock:       # a boto3 session is not safe to make clients from two threads at once
             if self._boto is None:
                 self._boto = _session()
-            client = self._boto.client(service, endpoint_url=self.endpoint, region_name=self.region,
+            client = self._boto.client(service, endpoint_url=self.endpoint,
                                        aws_access_key_id=creds[0], aws_secret_access_key=creds[1],
                                        aws_session_token=creds[2], **kwargs)
             if cacheable:
