@@ -15,6 +15,9 @@ endpoint with the PostgreSQL wire protocol (``wire.py``) for AWS's driver
   bad rows into STL_LOAD_ERRORS, all-or-nothing beyond MAXERROR) and UNLOAD;
 - ``snapshots.py``: snapshots as content-addressed blocks in S3 (a second
   snapshot uploads only changed blocks), restore, cross-region copy;
+- ``spectrum.py``: external schemas over the Glue Data Catalog, scanned from S3
+  by a pool of workers with filters and columns pushed down;
+- ``cache.py``: the result cache (same text, unchanged tables -> no work);
 - ``wire.py``: the PostgreSQL wire protocol on the cluster's endpoint;
 - ``api.py``: :class:`RedshiftPlane`: CreateCluster checks NodeType and the
   node count, starts the warehouse and its server (DescribeClusters shows a
@@ -23,8 +26,8 @@ endpoint with the PostgreSQL wire protocol (``wire.py``) for AWS's driver
 - ``nodes.py``: slices per node of each node type (a dated table, with its source);
 - ``errors.py``: SQL errors (SQLSTATE) and the API's error codes.
 
-Work in progress (issue #11): Spectrum, result caching, automated
-snapshots, the chapter and its lab come next.
+Work in progress (issue #11): automated snapshots, classic resize, the
+chapter and its lab come next.
 """
 from .api import RedshiftPlane
 from .nodes import SLICES_PER_NODE, slices_per_node

@@ -96,7 +96,8 @@ class Cluster:
         with self.lock:
             self.warehouse = Warehouse(self.identifier, self.database, self.user, self.password,
                                        self.work_dir, node_type=self.node_type,
-                                       number_of_nodes=self.number_of_nodes, s3=getattr(self, "s3", None))
+                                       number_of_nodes=self.number_of_nodes, s3=getattr(self, "s3", None),
+                                       glue=getattr(self, "glue", None))
             self.server = _start_server(self.warehouse, self.port)
             if self.server is not None:
                 self.port = self.server.port
@@ -372,6 +373,8 @@ class RedshiftPlane(Plane):
                           Path(self.ctx.work_dir) / "redshift" / region / identifier,
                           record.node_type, record.number_of_nodes)
         cluster.s3 = lambda: self.ctx.client("s3")          # what COPY reads and UNLOAD writes through
+        # Spectrum's Data Catalog: Glue in the cluster's Region, or the one CREATE EXTERNAL SCHEMA names.
+        cluster.glue = lambda named=None: self._glue_in(named or region)
         try:
             cluster.open()
         except BaseException:
@@ -470,6 +473,12 @@ class RedshiftPlane(Plane):
         return boto3.session.Session().client(
             "s3", endpoint_url=self.ctx.endpoint, region_name=region, aws_access_key_id=c.access_key,
             aws_secret_access_key=c.secret_key, aws_session_token=c.session_token)
+
+    def _glue_in(self, region: str):
+        """A Glue client of ``region`` (the stack's shared client for its own Region)."""
+        if region == self.ctx.region:
+            return self.ctx.client("glue")
+        return self.ctx.client("glue", region_name=region)
 
     @moto_hook(f"{BACKEND}.create_cluster_snapshot")
     def create_cluster_snapshot(self, original, backend, cluster_identifier, snapshot_identifier, region_name,

@@ -24,7 +24,11 @@ Inside, the warehouse is a small MPP database you can look into:
   views over that bookkeeping (``system_views.py``);
 - EXPLAIN prints the join's data-movement steps (``planner.py``);
 - COPY loads from S3 and UNLOAD writes to S3 (``loading.py``), through the
-  S3 client the cluster's plane gives (``s3=``).
+  S3 client the cluster's plane gives (``s3=``);
+- tables of an external schema are scanned by Spectrum workers over S3
+  (``spectrum.py``), their Glue entries read through ``glue=``;
+- a repeated SELECT on unchanged tables is answered from the result cache
+  (``cache.py``; SVL_QLOG.source_query).
 
 Clients reach a warehouse three ways, as on AWS: the PostgreSQL wire
 protocol on the cluster's endpoint (``wire.py``; ``redshift_connector``,
@@ -43,7 +47,7 @@ from pathlib import Path
 
 from localaws.core import limits
 
-from . import ddl, errors, loading, planner, storage, system_views
+from . import cache, ddl, errors, loading, planner, spectrum, storage, system_views
 from .nodes import slices_per_node
 
 #: DuckDB type -> (PostgreSQL type name as Redshift reports it, type OID on the wire).
@@ -194,6 +198,21 @@ def command_tag(tree, rowcount: int) -> str:
     return tree.key.upper() if isinstance(tree, exp.Expression) else "OK"
 
 
+def written_tables(tree) -> list[tuple[str, str]]:
+    """The (schema, table) pairs a statement writes or replaces (for the result cache)."""
+    from sqlglot import exp
+
+    if isinstance(tree, exp.TruncateTable):
+        targets = tree.expressions
+    elif isinstance(tree, exp.Drop):
+        targets = tree.args.get("tables") or [tree.this]
+    elif isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Create, exp.Alter)):
+        targets = [tree.this.this if isinstance(tree.this, exp.Schema) else tree.this]
+    else:
+        return []
+    return [((t.db or "public").lower(), t.name.lower()) for t in targets if isinstance(t, exp.Table)]
+
+
 # -- the warehouse --------------------------------------------------------------
 #: Transaction control: each statement here commits on its own (the wire server tracks BEGIN/COMMIT for clients).
 TRANSACTION_WORDS = {"BEGIN": "BEGIN", "START": "START TRANSACTION", "COMMIT": "COMMIT", "END": "COMMIT",
@@ -226,12 +245,15 @@ class Warehouse:
 
     def __init__(self, cluster_identifier: str, database: str, master_username: str,
                  master_password: str, work_dir: str | Path, node_type: str = "ra3.xlplus",
-                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS, s3=None):
+                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS, s3=None, glue=None):
         import duckdb
 
         #: A callable returning a boto3 S3 client: what COPY reads and UNLOAD writes through
         #: (``loading.py``); the cluster's plane passes the stack's. None: no COPY/UNLOAD.
         self.s3 = s3
+        #: ``glue(region=None)`` -> a boto3 Glue client: the Data Catalog of external schemas (Spectrum).
+        self.spectrum = spectrum.Spectrum(self, glue)
+        self.cache = cache.ResultCache()
         self.cluster_identifier, self.database = cluster_identifier, database
         self.master_username, self.master_password = master_username, master_password
         self.node_type, self.number_of_nodes = node_type, number_of_nodes
@@ -301,7 +323,22 @@ class Warehouse:
         if word == "EXPLAIN":
             return self.explain(sql[len("EXPLAIN"):].strip())
         if word == "COPY":                                    # from S3 (loading.py)
-            return Result(command="COPY", rowcount=loading.copy(self, sql, query_id))
+            target = loading.parse_copy(sql)
+            try:
+                return Result(command="COPY", rowcount=loading.copy(self, sql, query_id))
+            finally:
+                self.cache.written([(target.schema.lower(), target.table.lower())])
+        if word == "SET" and re.match(r"SET\s+enable_result_cache_for_session\b", sql, re.IGNORECASE):
+            self.cache.enabled = not re.search(r"\b(off|false)\s*$", sql, re.IGNORECASE)
+            return Result(command="SET")
+        if re.match(r"CREATE\s+EXTERNAL\s+SCHEMA\b", sql, re.IGNORECASE):      # Spectrum (spectrum.py)
+            return Result(command=spectrum.create_external_schema(self, sql))
+        if re.match(r"CREATE\s+EXTERNAL\s+TABLE\b", sql, re.IGNORECASE):
+            raise errors.SQLError(errors.FEATURE_NOT_SUPPORTED, "CREATE EXTERNAL TABLE is not emulated: create "
+                                  "the table in the Glue Data Catalog (Athena's CREATE EXTERNAL TABLE, Glue's "
+                                  "CreateTable or a crawler) and query it through the external schema")
+        if word == "DROP" and spectrum.drop_external_schema(self, sql):
+            return Result(command="DROP SCHEMA")
         if word == "UNLOAD":                                  # to S3
             return Result(command="UNLOAD", rowcount=loading.unload(self, sql, self.arrow))
         spec = ddl.TableSpec()
@@ -310,6 +347,19 @@ class Warehouse:
                 raise errors.SQLError(errors.FEATURE_NOT_SUPPORTED, "CREATE TABLE ... (LIKE ...) is not emulated")
             sql, spec = ddl.strip_attributes(sql)
         tree = parse(sql)
+        if isinstance(tree, exp.Query) and not tree.args.get("into"):
+            return self.query(sql, tree, params, query_id)
+        try:
+            if self.spectrum.references(tree):       # INSERT/CREATE ... AS SELECT over external tables
+                with self.spectrum.scan(tree, query_id) as scanned:
+                    return self._dispatch(scanned, spec, params, query_id)
+            return self._dispatch(tree, spec, params, query_id)
+        finally:
+            self.cache.written(written_tables(tree))
+
+    def _dispatch(self, tree, spec: ddl.TableSpec, params: list | None, query_id: int) -> Result:
+        from sqlglot import exp
+
         if isinstance(tree, exp.Create) and (tree.args.get("kind") or "").upper() == "TABLE" \
                 and not tree.args.get("temporary") and not self._has_property(tree, exp.TemporaryProperty):
             return self.create_table(tree, ddl.read_properties(tree, spec), params)
@@ -318,6 +368,50 @@ class Warehouse:
             if result is not None:
                 return result
         return self.run(tree, params, query_id)
+
+    def query(self, sql: str, tree, params: list | None, query_id: int) -> Result:
+        """A SELECT: from the result cache when its text, parameters and tables are unchanged;
+        over external tables after the Spectrum workers scanned them."""
+        if self.spectrum.references(tree):            # external tables: never cached (as on Redshift)
+            with self.spectrum.scan(tree, query_id) as scanned:
+                return self.run(scanned, params, query_id)
+        tables = self._cacheable_tables(sql, tree) if self.cache.enabled else None
+        if tables is None:
+            return self.run(tree, params, query_id)
+        key = self.cache.key(sql, params)
+        hit = self.cache.get(key)
+        if hit is not None:
+            self.last_query_stats = []                # nothing was read: no blocks, no STL_SCAN rows
+            with self.cursor() as cursor:
+                cursor.execute(f"INSERT INTO {storage.CATALOG_SCHEMA}.result_cache_hits VALUES (?, ?)",
+                               [query_id, hit.query_id])
+            return Result(hit.result.command, hit.result.columns, list(hit.result.rows), hit.result.rowcount)
+        versions = self.cache.snapshot(tables)
+        result = self.run(tree, params, query_id)
+        self.cache.put(key, query_id, versions, result)
+        return result
+
+    def _cacheable_tables(self, sql: str, tree) -> list[tuple[str, str]] | None:
+        """The distributed tables a query reads, or None when its result must not be cached."""
+        from sqlglot import exp
+
+        if not self.cache.cacheable_text(sql):
+            return None
+        ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+        names = {((t.db or "public").lower(), t.name.lower()) for t in tree.find_all(exp.Table)
+                 if t.db or t.name.lower() not in ctes}
+        if not names:
+            return None
+        with self.cursor() as cursor:
+            if not all(self.storage.lookup(cursor, *name) for name in names):
+                return None                           # views, temporary tables: not tracked here
+        return sorted(names)
+
+    def has_schema(self, name: str) -> bool:
+        """Does the database have a (local) schema ``name``?"""
+        with self.cursor() as cursor:
+            return bool(cursor.execute("SELECT 1 FROM duckdb_schemas() WHERE database_name = ? AND schema_name = ?",
+                                       [self.database, name]).fetchall())
 
     def arrow(self, sql: str):
         """The rows of one Redshift query as an Arrow table (what UNLOAD writes)."""
@@ -526,7 +620,12 @@ class Warehouse:
                 targets = self.storage.tables(cursor)
             for table in targets:
                 self.storage.vacuum(cursor, table)
-        self.transaction(work)
+                vacuumed.append((table.schema, table.name))
+        vacuumed = []
+        try:
+            self.transaction(work)
+        finally:      # the blocks were rewritten: cached results of these tables are dropped
+            self.cache.written(vacuumed)
         return Result(command="VACUUM")
 
     # -- EXPLAIN and the statistics of queries -----------------------------------
@@ -603,4 +702,5 @@ class Warehouse:
                 pass
 
     def close(self) -> None:
+        self.spectrum.close()
         self.connection.close()

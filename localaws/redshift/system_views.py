@@ -36,6 +36,17 @@ with Redshift's names and meanings:
   zone maps, Redshift's "range-restricted scan"), perm_table_name, and one
   local column, ``blocks_read`` / ``blocks_total`` (Redshift reports blocks
   in SYS_QUERY_DETAIL, also given here per table).
+- ``SVL_QLOG``: STL_QUERY's readable subset, with ``source_query``: the query
+  whose cached result this one returned (``cache.py``), NULL when it ran.
+  ``SYS_QUERY_HISTORY`` shows the same as ``result_cache_hit`` (true/false).
+- ``SVV_EXTERNAL_SCHEMAS``: the external schemas (``spectrum.py``): schemaname,
+  databasename (the Glue database), esoptions (IAM_ROLE, REGION as JSON).
+- ``SVL_S3QUERY``: one row per Spectrum worker per external table scanned:
+  s3_scanned_rows/bytes (what the worker read from S3), s3query_returned_rows/bytes
+  (what it sent back to the cluster), files; ``slice`` is the worker's number.
+  ``SVL_S3QUERY_SUMMARY`` sums them per query and table (files, files_max,
+  files_avg); ``SVL_S3PARTITION_SUMMARY`` gives total_partitions and
+  qualified_partitions (those left after partition pruning).
 """
 from __future__ import annotations
 
@@ -59,6 +70,14 @@ CREATE TABLE IF NOT EXISTS {RS}.sys_load_history (
     user_id INTEGER, query_id INTEGER, status VARCHAR, database_name VARCHAR, table_name VARCHAR,
     start_time TIMESTAMP, end_time TIMESTAMP, data_source VARCHAR, file_format VARCHAR, loaded_rows BIGINT,
     source_file_count INTEGER, source_file_bytes BIGINT, error_count INTEGER, iam_role VARCHAR);
+CREATE TABLE IF NOT EXISTS {RS}.result_cache_hits (query INTEGER, source_query INTEGER);
+CREATE TABLE IF NOT EXISTS {RS}.external_schemas (
+    schema_name VARCHAR, glue_database VARCHAR, iam_role VARCHAR, region VARCHAR);
+CREATE TABLE IF NOT EXISTS {RS}.svl_s3query (
+    userid INTEGER, query INTEGER, segment INTEGER, step INTEGER, node INTEGER, slice INTEGER,
+    starttime TIMESTAMP, endtime TIMESTAMP, elapsed BIGINT, external_table_name VARCHAR, file_format VARCHAR,
+    is_partitioned VARCHAR, s3_scanned_rows BIGINT, s3_scanned_bytes BIGINT, s3query_returned_rows BIGINT,
+    s3query_returned_bytes BIGINT, files INTEGER, total_partitions INTEGER, qualified_partitions INTEGER);
 CREATE OR REPLACE TABLE {RS}.slices (node INTEGER, slice INTEGER, localslice INTEGER);
 CREATE OR REPLACE TABLE {RS}.pg_types (duckdb_type VARCHAR, type_name VARCHAR);
 """
@@ -135,6 +154,42 @@ VIEWS = {
                perm_table_name AS table_name, sum(rows_pre_filter) AS input_rows,
                sum(rows) AS output_rows, sum(blocks_read) AS blocks_read
         FROM {RS}.stl_scan GROUP BY ALL""",
+    "svl_qlog": f"""
+        SELECT q.userid, q.query, NULL::BIGINT AS xid, NULL::INTEGER AS pid, q.starttime, q.endtime,
+               epoch_us(q.endtime) - epoch_us(q.starttime) AS elapsed, q.aborted, q.label,
+               left(q.querytxt, 60) AS substring, h.source_query
+        FROM {RS}.stl_query q LEFT JOIN {RS}.result_cache_hits h USING (query)""",
+    "sys_query_history": f"""
+        SELECT q.userid AS user_id, q.query AS query_id, q.database AS database_name, q.label AS query_label,
+               q.starttime AS start_time, q.endtime AS end_time,
+               epoch_us(q.endtime) - epoch_us(q.starttime) AS elapsed_time,
+               h.source_query IS NOT NULL AS result_cache_hit, q.querytxt AS query_text
+        FROM {RS}.stl_query q LEFT JOIN {RS}.result_cache_hits h USING (query)""",
+    "svv_external_schemas": f"""
+        SELECT 100000 + row_number() OVER () AS esoid, 1 AS eskind, schema_name AS schemaname, 100 AS esowner,
+               glue_database AS databasename,
+               CASE WHEN region IS NULL THEN json_object('IAM_ROLE', iam_role)
+                    ELSE json_object('IAM_ROLE', iam_role, 'REGION', region) END::VARCHAR AS esoptions
+        FROM {RS}.external_schemas""",
+    "svl_s3query": f"""
+        SELECT userid, query, segment, step, node, slice, starttime, endtime, elapsed, external_table_name,
+               is_partitioned, 'f' AS is_rrscan, s3_scanned_rows, s3_scanned_bytes, s3query_returned_rows,
+               s3query_returned_bytes, files
+        FROM {RS}.svl_s3query""",
+    "svl_s3query_summary": f"""
+        SELECT userid, query, segment, step, min(starttime) AS starttime, max(endtime) AS endtime,
+               epoch_us(max(endtime)) - epoch_us(min(starttime)) AS elapsed, 0 AS aborted,
+               external_table_name, any_value(file_format) AS file_format, any_value(is_partitioned)
+               AS is_partitioned, 'f' AS is_rrscan, 'f' AS is_nested,
+               sum(s3_scanned_rows) AS s3_scanned_rows, sum(s3_scanned_bytes) AS s3_scanned_bytes,
+               sum(s3query_returned_rows) AS s3query_returned_rows,
+               sum(s3query_returned_bytes) AS s3query_returned_bytes, sum(files)::INTEGER AS files,
+               max(files) AS files_max, round(avg(files))::INTEGER AS files_avg
+        FROM {RS}.svl_s3query GROUP BY userid, query, segment, step, external_table_name""",
+    "svl_s3partition_summary": f"""
+        SELECT query, segment, min(starttime) AS min_starttime, max(endtime) AS max_endtime,
+               max(total_partitions) AS total_partitions, max(qualified_partitions) AS qualified_partitions
+        FROM {RS}.svl_s3query WHERE is_partitioned = 't' GROUP BY query, segment""",
 }
 
 
