@@ -44,15 +44,20 @@ def wait_for_cluster(emr, cluster_id: str, timeout: float = 300, progress: bool 
     bar = tqdm(total=total, desc="instances RUNNING", disable=not progress, ascii=True,
                bar_format=BAR_FORMAT)
     deadline = time.monotonic() + timeout
-    state = None
+    state, settle = None, None
     try:
         while time.monotonic() < deadline:
             state = emr.describe_cluster(ClusterId=cluster_id)["Cluster"]["Status"]["State"]
             running = sum(1 for i in emr.list_instances(ClusterId=cluster_id)["Instances"]
                           if i["Status"]["State"] == "RUNNING")
             bar.update(min(running, total) - bar.n)
-            if state in ("WAITING", "RUNNING", "TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
+            if state in ("TERMINATING", "TERMINATED", "TERMINATED_WITH_ERRORS"):
                 break
+            if state in ("WAITING", "RUNNING"):
+                # ready; give the instance list a few seconds to show every node RUNNING too
+                settle = settle or time.monotonic() + 10
+                if running >= total or time.monotonic() > settle:
+                    break
             time.sleep(0.5)
     finally:
         _close(bar)
