@@ -763,6 +763,10 @@ class RedshiftPlane(Plane):
             return "FAILED", f"ERROR: {exc.message}"
         except errors.ValidationException as exc:
             return "FAILED", f"ERROR: {exc.message}"
+        except Exception:
+            if st.cancelled:    # an interrupt may surface outside the statement (e.g. query history)
+                return "ABORTED", None
+            raise
         st.result = result
         if result.columns is not None:
             st.result_size = len(json.dumps([[str(v) for v in row] for row in result.rows]))
@@ -895,14 +899,19 @@ class RedshiftPlane(Plane):
             raise errors.ValidationException(f"Could not cancel a query that is already in {st.status} state.")
         st.cancelled = True
         cluster = self._cluster(st.region, st.cluster)
-        # An interrupt that arrives just before the engine starts the query is lost: interrupt
-        # again until the statement has ended (the worker checks ``cancelled`` before it runs).
-        deadline = time.monotonic() + 30
-        while st.future is not None and not st.future.done() and time.monotonic() < deadline:
-            if st.status == "STARTED" and cluster is not None and cluster.warehouse is not None:
-                cluster.warehouse.cancel()
-            wait_until(future=st.future, timeout=0.2)
-        return {"Status": st.status == "ABORTED"}
+
+        def interrupt_until_ended():
+            # An interrupt that arrives just before the engine starts the query is lost:
+            # interrupt again until the statement has ended (the worker checks ``cancelled``
+            # before it runs). As on AWS, the call returns at once; the statement turns ABORTED.
+            deadline = time.monotonic() + 120
+            while st.future is not None and not st.future.done() and time.monotonic() < deadline:
+                if st.status == "STARTED" and cluster is not None and cluster.warehouse is not None:
+                    cluster.warehouse.cancel()
+                wait_until(future=st.future, timeout=0.2)
+
+        threading.Thread(target=interrupt_until_ended, name=f"cancel-{st.id}", daemon=True).start()
+        return {"Status": True}
 
     @operation("ListSessions", service="redshift-data")
     def list_sessions(self, req):
