@@ -50,3 +50,15 @@ def log_messages(stack):
             found.extend(e["message"] for e in events["events"])
         return found
     return messages
+
+
+@pytest.fixture
+def redshift(stack):
+    """A boto3 Redshift client of the session's stack."""
+    return stack.client("redshift")
+
+
+@pytest.fixture
+def data(stack):
+    """A boto3 Redshift Data API client of the session's stack."""
+    return stack.client("redshift-data")

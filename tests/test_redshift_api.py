@@ -47,16 +47,6 @@ def run(data, cluster: str, sql: str, **kwargs) -> dict:
 
 
 @pytest.fixture
-def redshift(stack):
-    return stack.client("redshift")
-
-
-@pytest.fixture
-def data(stack):
-    return stack.client("redshift-data")
-
-
-@pytest.fixture
 def cluster(redshift):
     """A running single-node cluster's identifier; deleted afterwards."""
     name = _unique("rs")

@@ -58,16 +58,6 @@ def objects(s3, bucket: str) -> dict[str, int]:
         return {}
 
 
-@pytest.fixture
-def redshift(stack):
-    return stack.client("redshift")
-
-
-@pytest.fixture
-def data(stack):
-    return stack.client("redshift-data")
-
-
 def create(redshift, name: str, **kwargs) -> str:
     redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.xlplus", MasterUsername="admin",
                             MasterUserPassword=PASSWORD, DBName="dev", **kwargs)
