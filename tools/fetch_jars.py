@@ -8,8 +8,9 @@ Java. ``make`` runs this script once, after ``pip install``, so that nothing
 is ever downloaded while a notebook or a test runs.
 
 ``jars.lock`` (project root) holds named *sets*; each set is the complete
-list of jars one feature puts on Spark's classpath, every jar with its exact
-Maven coordinates, file name, sha256 and size. This script installs set
+list of jars one feature puts on a JVM's classpath (Spark's, for ``s3a``; a
+Flink cluster's own, for ``flink``), every jar with its exact Maven
+coordinates, file name, sha256 and size. This script installs set
 ``NAME`` into ``.venv/jars/NAME/``; ``localaws/core/jvm.py`` finds it there.
 
 Usage (standard library only: it runs before ``localaws`` is installed)::
@@ -43,8 +44,10 @@ with those roots and exclusions, asks Maven for the runtime closure
 (``mvn dependency:list``), drops every artifact the installed pyspark already
 ships in ``pyspark/jars/`` (two copies of a library on one classpath is how
 ``NoSuchMethodError`` happens), hashes the rest from the local Maven
-repository and rewrites ``jars.lock`` with the result. To add a set, add a
-``[name]`` section with its ``root`` lines and run ``--lock``.
+repository and rewrites ``jars.lock`` with the result. A set whose jars go on
+a classpath of their own, never next to Spark's (Flink's processes), says so
+with a ``classpath<TAB>own`` row: nothing is dropped from it. To add a set,
+add a ``[name]`` section with its ``root`` lines and run ``--lock``.
 """
 from __future__ import annotations
 
@@ -102,6 +105,9 @@ class JarSet:
     roots: list[str] = field(default_factory=list)
     excludes: list[tuple[str, str]] = field(default_factory=list)   # (group:artifact, why)
     jars: list[Jar] = field(default_factory=list)
+    #: ``(why)`` when the set runs on a classpath of its own (a ``classpath own`` row),
+    #: so the jars pyspark ships are kept; None when it joins Spark's classpath.
+    own_classpath: str | None = None
 
     @property
     def size(self) -> int:
@@ -110,7 +116,7 @@ class JarSet:
 
 def parse_lock(text: str) -> dict[str, JarSet]:
     """Read ``jars.lock``: ``[set]`` headers, then tab-separated ``root``,
-    ``exclude`` and ``jar`` rows; ``#`` starts a comment line."""
+    ``exclude``, ``classpath`` and ``jar`` rows; ``#`` starts a comment line."""
     sets: dict[str, JarSet] = {}
     current: JarSet | None = None
     for number, line in enumerate(text.splitlines(), 1):
@@ -129,6 +135,8 @@ def parse_lock(text: str) -> dict[str, JarSet]:
             current.roots.append(cols[0])
         elif kind == "exclude" and len(cols) in (1, 2) and cols[0].count(":") == 1:
             current.excludes.append((cols[0], cols[1] if len(cols) == 2 else ""))
+        elif kind == "classpath" and len(cols) in (1, 2) and cols[0] == "own":
+            current.own_classpath = cols[1] if len(cols) == 2 else ""
         elif kind == "jar" and len(cols) == 4:
             coords, file, sha, size = cols
             well_formed = (coords.count(":") == 2 and re.fullmatch(r"[0-9a-f]{64}", sha)
@@ -138,7 +146,7 @@ def parse_lock(text: str) -> dict[str, JarSet]:
                                  f"<TAB>sha256<TAB>bytes', got {line!r}")
             current.jars.append(Jar(coords, file, sha, int(size)))
         else:
-            raise ValueError(f"{where}: not a root, exclude or jar row: {line!r}")
+            raise ValueError(f"{where}: not a root, exclude, classpath or jar row: {line!r}")
     return sets
 
 
@@ -392,9 +400,11 @@ LOCK_HEADER = """\
 # Rows (tab-separated), per [set]:
 #   root     group:artifact:version   what the set is for (resolved with its dependencies)
 #   exclude  group:artifact  why      left out of the roots' dependencies
+#   classpath  own  why               the set runs on a JVM classpath of its own, not Spark's
 #   jar      group:artifact:version  file  sha256  bytes   the resolved, locked result
-# Jars that pyspark already ships in pyspark/jars/ are left out (noted per set):
-# one library twice on a classpath is how NoSuchMethodError happens.
+# In a set that joins Spark's classpath (no 'classpath own' row), jars that
+# pyspark already ships in pyspark/jars/ are left out (noted per set): one
+# library twice on a classpath is how NoSuchMethodError happens.
 #
 # Produced by `.venv/bin/python tools/fetch_jars.py --lock` on {date}
 # with {mvn}, against pyspark {pyspark}. Edit root/exclude rows, then re-run it.
@@ -415,22 +425,30 @@ def lock(lock_path: Path) -> None:
         closure = resolve(jar_set)
         jars, skipped = [], []
         for coords, path in closure:
-            twin = provided_by(coords, shipped)
+            twin = None if jar_set.own_classpath is not None else provided_by(coords, shipped)
             if twin:
                 skipped.append(f"#   {coords}  (pyspark ships {twin})")
                 continue
             jars.append(Jar(coords, path.name, sha256_of(path), path.stat().st_size))
+        clashes = sorted({j.file for j in jars if [k.file for k in jars].count(j.file) > 1})
+        if clashes:
+            raise FetchError(f"set {jar_set.name}: two artifacts resolve to the same file name "
+                             f"({', '.join(clashes)}); they would overwrite each other in "
+                             f".venv/jars/{jar_set.name}/. Exclude one of them.")
         jar_set.jars = jars
         out.append(f"\n[{jar_set.name}]\n# {len(jars)} jars, {jar_set.size} bytes "
                    f"({jar_set.size / 1e6:.1f} MB) installed.\n")
         out += [f"root\t{root}\n" for root in jar_set.roots]
         out += [f"exclude\t{ga}\t{why}\n".replace("\t\n", "\n") for ga, why in jar_set.excludes]
+        if jar_set.own_classpath is not None:
+            out.append(f"classpath\town\t{jar_set.own_classpath}\n".replace("\t\n", "\n"))
         if skipped:
             out.append("# Resolved but left out, pyspark provides them:\n")
             out += [line + "\n" for line in skipped]
         out += [f"jar\t{j.coords}\t{j.file}\t{j.sha256}\t{j.size}\n" for j in jars]
-        print(f"{jar_set.name}: {len(jars)} jars ({jar_set.size / 1e6:.1f} MB), "
-              f"{len(skipped)} left to pyspark")
+        kept = ("own classpath: nothing left to pyspark" if jar_set.own_classpath is not None
+                else f"{len(skipped)} left to pyspark")
+        print(f"{jar_set.name}: {len(jars)} jars ({jar_set.size / 1e6:.1f} MB), {kept}")
     lock_path.write_text("".join(out), encoding="utf-8")
     print(f"rewrote {lock_path}; run `python tools/fetch_jars.py` and the tests, then commit it.")
 
