@@ -1,20 +1,28 @@
-"""Deliver one cut batch: transform, then write to S3 or index into OpenSearch.
+"""The pipeline of a delivery stream: process, partition, buffer, convert, deliver.
 
-The steps follow Firehose's documented pipeline:
+Records arrive (PutRecordBatch, or read from a Kinesis stream by ``source.py``)
+and go through Firehose's documented steps:
 
-1. **Data transformation** (``ProcessingConfiguration``), processors in order:
-   ``Decompression`` (gunzip, for CloudWatch Logs subscriptions),
-   ``CloudWatchLogProcessing`` with ``DataMessageExtraction`` (one record per
-   log event's message; CONTROL_MESSAGEs dropped), ``Lambda`` (your function
-   gets ``{"records": [{"recordId", "data" (base64)...}]}`` and returns each
-   record with ``result`` Ok / Dropped / ProcessingFailed), and
-   ``AppendDelimiterToRecord`` (adds ``\\n``). Records that fail processing go
-   to S3 under ``ErrorOutputPrefix`` (default ``processing-failed/``).
-2. **Destination**:
+1. **Data transformation** (``transform.py``): the processors of
+   ``ProcessingConfiguration``. With a ``Lambda`` processor the records first
+   wait in the Lambda buffer; otherwise they are processed as they arrive.
+2. **Dynamic partitioning** (``DynamicPartitioningConfiguration``, S3 only):
+   each record's keys (from the ``MetadataExtraction`` query and/or the
+   Lambda's ``metadata.partitionKeys``) pick its partition; each partition
+   has its own buffer and becomes its own objects under the evaluated
+   ``Prefix`` (``customer_id=!{partitionKeyFromQuery:customer_id}/`` ->
+   ``customer_id=42/``) [1]. A record missing a key the prefix names goes to
+   the error output (``partitioning-failed``).
+3. **Destination buffering** (``buffer.py``): ``BufferingHints`` per buffer.
+4. **Delivery**:
    - S3 / ExtendedS3: the batch's bytes concatenated into **one object**
-     ``{Prefix}YYYY/MM/DD/HH/{stream}-{version}-YYYY-MM-DD-HH-MM-SS-{id}``.
+     ``<evaluated prefix><stream>-<version>-<yyyy-MM-dd-HH-mm-ss>-<uuid>``
+     (``prefixes.py``; timestamps are the oldest record's arrival [2]).
      Firehose adds no newline between records: send ``b"...\\n"`` yourself
-     or use the AppendDelimiterToRecord processor.
+     or use the AppendDelimiterToRecord processor. With
+     ``DataFormatConversionConfiguration`` the batch becomes **one Parquet
+     (or ORC) file** instead (``convert.py``), typed by the Glue table, and
+     records that do not fit go to ``format-conversion-failed``.
    - OpenSearch Service (``AmazonopensearchserviceDestinationConfiguration``
      or the older ``ElasticsearchDestinationConfiguration``): one ``_bulk``
      request into ``IndexName`` (+ the rotation suffix); each record must be
@@ -23,25 +31,35 @@ The steps follow Firehose's documented pipeline:
      backup bucket under ``AmazonOpenSearchService-failed/`` (or
      ``elasticsearch-failed/``), with the error, as Firehose does. With
      ``S3BackupMode=AllDocuments`` every record is also written to S3.
+5. **Error output**: rows for records that failed processing, partitioning
+   or conversion are buffered like the destination's data (one buffer per
+   failure type) and written as JSON lines under the evaluated
+   ``ErrorOutputPrefix`` (``!{firehose:error-output-type}`` -> ``processing-failed``).
+
+[1] https://docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html
+[2] https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html
 """
 from __future__ import annotations
 
 import base64
-import gzip
 import json
 import os
 import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 
 from localaws.core import s3 as s3uri
-from .buffer import Batch, Record
+from . import prefixes, transform
+from .buffer import Batch, Buffers, Key, MiB, Outcome, Record
+from .convert import Converter, Malformed
 
 S3_KINDS = ("ExtendedS3", "S3")
 OPENSEARCH_KINDS = {"Amazonopensearchservice": "AmazonOpenSearchService-failed/",
                     "Elasticsearch": "elasticsearch-failed/"}
 MAX_BULK_BYTES = 10 * 1024 * 1024
-LAMBDA_CHUNK_BYTES = 4 * 1024 * 1024      # raw bytes per invocation: base64 must fit 6 MB
+DEFAULT_HINTS = {"SizeInMBs": 5, "IntervalInSeconds": 300}
+LARGE_DEFAULT_HINTS = {"SizeInMBs": 128, "IntervalInSeconds": 300}   # conversion / dynamic partitioning
+FUNCTION_ERROR = "The Lambda function was successfully invoked but it returned an error result."
 
 
 def destination_kind(destination: dict) -> str | None:
@@ -51,163 +69,245 @@ def destination_kind(destination: dict) -> str | None:
     return None
 
 
-class Deliverer:
-    """Delivers batches of one stack; ``lookup(name)`` returns moto's DeliveryStream."""
+def enabled(config: dict, name: str) -> bool:
+    """Is ``DataFormatConversionConfiguration`` / ``DynamicPartitioningConfiguration`` on?
+    (An omitted ``Enabled`` counts as on for conversion, as AWS models it.)"""
+    section = config.get(name)
+    if not section:
+        return False
+    return bool(section.get("Enabled", name == "DataFormatConversionConfiguration"))
 
-    def __init__(self, ctx, lookup):
+
+class Deliverer:
+    """The pipeline of one stack's delivery streams; ``lookup(name)`` returns moto's DeliveryStream."""
+
+    def __init__(self, ctx, lookup, buffers: Buffers):
         self.ctx = ctx
         self.lookup = lookup
+        self.buffers = buffers
+        self.transformer = transform.Transformer(self._invoke, ctx.region)
+        self._glue: dict[str, object] = {}
 
-    # -- entry point -----------------------------------------------------------
-    def __call__(self, batch: Batch) -> dict:
-        stream = self.lookup(batch.stream)
+    # -- configuration -----------------------------------------------------------
+    def destination(self, stream) -> tuple[str, dict]:
         destination = stream.destinations[0]
         kind = destination_kind(destination)
-        config = destination[kind]
-        s3_conf = self._s3_config(kind, destination)
-        started = time.monotonic()
-        ok, failed = self._process(stream, config, s3_conf, batch.records)
-        dropped = len(batch.records) - len(ok) - failed
-        info = {"reason": batch.reason, "records": len(batch.records),
-                "bytes": sum(len(r.data) for r in batch.records)}
-        if kind in S3_KINDS:
-            if ok:
-                info["key"] = self._write_s3(stream, config, [r.data for r in ok])
-            delivered = len(ok)
-        else:
-            delivered, doc_failures = self._index(stream, kind, config, s3_conf, ok, info)
-            failed += doc_failures
-        info.update(delivered=delivered, failed=failed, dropped=dropped,
-                    latency_s=self.ctx.clock.monotonic() - min(r.arrival_mono for r in batch.records),
-                    delivery_s=time.monotonic() - started)
-        return info
+        return kind, destination[kind]
 
     @staticmethod
-    def _s3_config(kind: str, destination: dict) -> dict:
-        if kind in S3_KINDS:
-            return destination[kind]
-        conf = destination[kind]
-        return conf.get("S3DestinationDescription") or conf.get("S3Configuration") or {}
+    def hints(config: dict) -> tuple[int, float]:
+        """The destination buffers' (size in bytes, interval in seconds)."""
+        large = enabled(config, "DataFormatConversionConfiguration") or \
+            enabled(config, "DynamicPartitioningConfiguration")
+        hints = {**(LARGE_DEFAULT_HINTS if large else DEFAULT_HINTS), **(config.get("BufferingHints") or {})}
+        return int(hints["SizeInMBs"]) * MiB, float(hints["IntervalInSeconds"])
 
-    # -- S3 --------------------------------------------------------------------
-    def _write_s3(self, stream, s3_conf: dict, chunks: list[bytes], prefix: str | None = None) -> str:
-        body = b"".join(chunks)
-        suffix = ""
-        if s3_conf.get("CompressionFormat") == "GZIP":
-            from localaws.core.tables import compress
-            body, suffix = compress(body, "gzip"), ".gz"
-        now = self.ctx.clock.now()
-        prefix = s3_conf.get("Prefix", "") if prefix is None else prefix
-        key = (f"{prefix}{now:%Y/%m/%d/%H}/{stream.delivery_stream_name}-{stream.version_id}-"
-               f"{now:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{suffix}")
+    @staticmethod
+    def _s3_config(kind: str, config: dict) -> dict:
+        if kind in S3_KINDS:
+            return config
+        return config.get("S3DestinationDescription") or config.get("S3Configuration") or {}
+
+    def _zone(self, config: dict):
+        name = config.get("CustomTimeZone")
+        if name:
+            try:
+                from zoneinfo import ZoneInfo
+                return ZoneInfo(name)
+            except (ImportError, KeyError, ValueError):
+                pass
+        return timezone.utc
+
+    # -- records in ----------------------------------------------------------------
+    def accept(self, name: str, records: list[Record]) -> None:
+        """Records entering the delivery stream (PutRecordBatch or a Kinesis read)."""
+        stream = self.lookup(name)
+        kind, config = self.destination(stream)
+        if transform.lambda_params(config):
+            size, interval = transform.lambda_hints(config, *self.hints(config))
+            self.buffers.put(Key(name, "transform"), size, interval, records)
+        else:
+            outcome = self._process(stream, kind, config, records)     # may raise: then nothing is counted
+            self.buffers.route(name, records, outcome)
+
+    def __call__(self, batch: Batch) -> Outcome:
+        """Deliver one cut batch (on the pool); raising keeps the records for a retry."""
+        stream = self.lookup(batch.stream)
+        kind, config = self.destination(stream)
+        if batch.key.stage == "transform":
+            started = time.monotonic()
+            outcome = self._process(stream, kind, config, batch.records)
+            outcome.info.update(reason=batch.reason, records=len(batch.records), seconds=time.monotonic() - started)
+            return outcome
+        if batch.key.stage == "error":
+            key = self._write_errors(stream, kind, config, batch.key.part, batch.records)
+            return Outcome(failed=list(batch.records),
+                           info={"type": batch.key.part, "records": len(batch.records), "key": key})
+        return self._deliver(stream, kind, config, batch)
+
+    # -- processing and partitioning ------------------------------------------------
+    def _process(self, stream, kind: str, config: dict, records: list[Record]) -> Outcome:
+        source = stream.source.get("KinesisStreamARN") if stream.delivery_stream_type == \
+            "KinesisStreamAsSource" and stream.source else None
+        result = self.transformer.run(stream, config, records, source)
+        outcome = Outcome(dropped=result.dropped, splits=result.splits)
+        failures = list(result.failures)
+        size, interval = self.hints(config)
+        parts: dict[tuple, list[Record]] = {}
+        needed = prefixes.partition_keys(config.get("Prefix")) \
+            if kind == "ExtendedS3" and enabled(config, "DynamicPartitioningConfiguration") else []
+        for r in result.records:
+            missing = [f"{ns}:{key}" for ns, key in needed if f"{ns}:{key}" not in r.keys]
+            if missing:
+                failures.append(("partitioning-failed", r, "DynamicPartitioning.MetadataExtractionFailed",
+                                 f"partitionKeys values must not be null or empty: no value for {missing[0]}", {}))
+                continue
+            part = tuple(sorted((k, r.keys[k]) for k in {f"{ns}:{key}" for ns, key in needed}))
+            parts.setdefault(part, []).append(r)
+        for part, members in parts.items():
+            outcome.forward.append((Key(stream.delivery_stream_name, "dest", part), size, interval, members))
+        by_type: dict[str, list[Record]] = {}
+        for error_type, r, code, message, extra in failures:
+            by_type.setdefault(error_type, []).append(self._failure_row(r, code, message, **extra))
+        for error_type, rows in by_type.items():
+            outcome.forward.append((Key(stream.delivery_stream_name, "error", error_type), size, interval, rows))
+        if result.invocations:
+            outcome.info["invocations"] = result.invocations
+        return outcome
+
+    def _failure_row(self, r: Record, code: str, message: str, attemptsMade: int = 1, **extra) -> Record:
+        """The error output's JSON line for ``r``, as a record of the error buffer."""
+        row = {"attemptsMade": attemptsMade, "arrivalTimestamp": r.arrival_ms, "errorCode": code,
+               "errorMessage": message, "attemptEndingTimestamp": int(self.ctx.clock.time() * 1000),
+               "rawData": base64.b64encode(r.data).decode(), **extra}
+        return r.derive(json.dumps(row).encode() + b"\n")
+
+    def _invoke(self, arn: str, payload: bytes) -> tuple[str | None, bytes]:
+        """lambda:Invoke, RequestResponse: ``(error or None, response body)``."""
+        lam = self.ctx.client("lambda")
+        try:
+            resp = lam.invoke(FunctionName=arn, Payload=payload)
+        except lam.exceptions.ResourceNotFoundException:
+            return ("Lambda.ResourceNotFound The specified Lambda function does not exist. "
+                    "Use a different function that does exist."), b""
+        body = resp["Payload"].read()
+        if resp.get("FunctionError"):
+            try:
+                detail = json.loads(body)
+                detail = f"{detail.get('errorType')}: {detail.get('errorMessage')}"
+            except (ValueError, AttributeError):
+                detail = body.decode("utf-8", "replace")[:500]
+            return f"Lambda.FunctionError {FUNCTION_ERROR} ({detail})", body
+        return None, body
+
+    # -- S3 --------------------------------------------------------------------------
+    def _object_key(self, stream, config: dict, prefix: str, when: datetime, ext: str = "") -> str:
+        return (f"{prefix}{stream.delivery_stream_name}-{stream.version_id}-"
+                f"{when:%Y-%m-%d-%H-%M-%S}-{uuid.uuid4()}{ext}")
+
+    def _oldest(self, config: dict, records: list[Record]) -> datetime:
+        return datetime.fromtimestamp(min(r.arrival_ms for r in records) / 1000, self._zone(config))
+
+    def _put_object(self, s3_conf: dict, key: str, body: bytes) -> None:
         bucket = s3_conf["BucketARN"].split(":")[-1]
         self.ctx.s3.write(s3uri.join(bucket, key), body)
+
+    def _write_errors(self, stream, kind: str, config: dict, error_type: str, rows: list[Record]) -> str:
+        s3_conf = self._s3_config(kind, config)
+        when = self._oldest(config, rows)
+        key = self._object_key(stream, config, prefixes.error_prefix(s3_conf.get("ErrorOutputPrefix"),
+                                                                     error_type, when), when)
+        self._put_object(s3_conf, key, b"".join(r.data for r in rows))
         return key
 
-    def _write_errors(self, stream, s3_conf: dict, prefix: str, rows: list[dict]) -> None:
-        lines = [json.dumps(row).encode() + b"\n" for row in rows]
-        self._write_s3(stream, {**s3_conf, "CompressionFormat": "UNCOMPRESSED"}, lines, prefix)
+    def _deliver(self, stream, kind: str, config: dict, batch: Batch) -> Outcome:
+        started = time.monotonic()
+        records = batch.records
+        outcome = Outcome(info={"reason": batch.reason, "records": len(records),
+                                "bytes": sum(len(r.data) for r in records)})
+        if batch.key.part:
+            outcome.info["partition"] = {k.split(":", 1)[1]: v for k, v in batch.key.part}
+        if kind in S3_KINDS:
+            self._write_s3(stream, config, batch, outcome)
+        else:
+            self._index(stream, kind, config, self._s3_config(kind, config), records, outcome)
+        outcome.info.update(delivered=len(outcome.delivered), failed=len(outcome.failed), dropped=0,
+                            latency_s=self.ctx.clock.monotonic() - min(r.arrival_mono for r in records),
+                            delivery_s=time.monotonic() - started)
+        return outcome
 
-    # -- transformation --------------------------------------------------------
-    def _process(self, stream, config: dict, s3_conf: dict, records: list[Record]):
-        """Run the processors; returns (records to deliver, number failed)."""
-        processing = config.get("ProcessingConfiguration") or {}
-        if not processing.get("Enabled"):
-            return records, 0
-        failed_rows = []
-        for proc in processing.get("Processors", []):
-            params = {p["ParameterName"]: p["ParameterValue"] for p in proc.get("Parameters", [])}
-            kind = proc["Type"]
-            if kind == "Decompression":
-                records = [Record(r.record_id, gzip.decompress(r.data), r.arrival_ms, r.arrival_mono)
-                           for r in records]
-            elif kind == "CloudWatchLogProcessing":
-                if params.get("DataMessageExtraction", "false").lower() == "true":
-                    records = self._extract_messages(records)
-            elif kind == "AppendDelimiterToRecord":
-                delimiter = params.get("Delimiter", "\\n").encode().decode("unicode_escape").encode()
-                records = [Record(r.record_id, r.data + delimiter, r.arrival_ms, r.arrival_mono)
-                           for r in records]
-            elif kind == "Lambda":
-                records, failures = self._lambda(stream, params, records)
-                failed_rows.extend(failures)
-        if failed_rows:
-            prefix = s3_conf.get("ErrorOutputPrefix") or "processing-failed/"
-            self._write_errors(stream, s3_conf, prefix, failed_rows)
-        return records, len(failed_rows)
+    def _write_s3(self, stream, config: dict, batch: Batch, outcome: Outcome) -> None:
+        records = batch.records
+        when = self._oldest(config, records)
+        keys = dict(batch.key.part)
+        if enabled(config, "DataFormatConversionConfiguration"):
+            body, ok, failed = self._convert(config, records)
+            if failed:
+                outcome.info["error_key"] = self._write_errors(stream, "ExtendedS3", config,
+                                                               "format-conversion-failed", failed)
+                outcome.failed.extend(failed)
+            ext = config.get("FileExtension") or ""
+        else:
+            ok = records
+            body, ext = b"".join(r.data for r in records), ""
+            if config.get("CompressionFormat") == "GZIP":
+                from localaws.core.tables import compress
+                body, ext = compress(body, "gzip"), ".gz"
+            ext = config.get("FileExtension") or ext
+        if ok:
+            key = self._object_key(stream, config, prefixes.object_prefix(config.get("Prefix"), when, keys),
+                                   when, ext)
+            self._put_object(config, key, body)
+            outcome.info["key"] = key
+            outcome.delivered.extend(ok)
 
-    @staticmethod
-    def _extract_messages(records: list[Record]) -> list[Record]:
-        out = []
+    # -- record format conversion ---------------------------------------------------
+    def _convert(self, config: dict, records: list[Record]):
+        """``(file bytes, records written, error rows)``; a missing Glue table raises (retried)."""
+        from localaws.core.tables import encode
+        dfc = config["DataFormatConversionConfiguration"]
+        schema = dfc.get("SchemaConfiguration") or {}
+        table = self.glue_table(schema)
+        converter = Converter(table["StorageDescriptor"]["Columns"],
+                              (dfc.get("InputFormatConfiguration") or {}).get("Deserializer") or {})
+        rows, ok, failed = [], [], []
         for r in records:
-            payload = json.loads(r.data)
-            if payload.get("messageType") != "DATA_MESSAGE":
-                continue                          # CONTROL_MESSAGE: dropped, as Firehose does
-            for event in payload.get("logEvents", []):
-                out.append(Record(f"{r.record_id}.{event.get('id', len(out))}",
-                                  event["message"].encode(), r.arrival_ms, r.arrival_mono))
-        return out
+            try:
+                rows += converter.rows(r.data)
+                ok.append(r)
+            except Malformed as exc:
+                failed.append(self._conversion_row(r, schema, "DataFormatConversion.MalformedData", str(exc)))
+            except (ValueError, UnicodeDecodeError) as exc:
+                failed.append(self._conversion_row(r, schema, "DataFormatConversion.ParseError",
+                                                   f"Encountered malformed JSON: {exc}"))
+        serializer = (dfc.get("OutputFormatConfiguration") or {}).get("Serializer") or {}
+        if "OrcSerDe" in serializer:
+            fmt, codec = "orc", (serializer["OrcSerDe"] or {}).get("Compression", "SNAPPY")
+        else:
+            fmt, codec = "parquet", (serializer.get("ParquetSerDe") or {}).get("Compression", "SNAPPY")
+        body = encode(converter.table(rows), fmt, codec.lower()) if rows else b""
+        return body, ok, failed
 
-    def _lambda(self, stream, params: dict, records: list[Record]):
-        """Invoke the transform function on chunks of the batch."""
-        arn = params["LambdaArn"]
-        retries = int(params.get("NumberOfRetries", 3))
-        out, failures = [], []
-        chunk: list[Record] = []
-        size = 0
-        chunks = []
-        for r in records:
-            if chunk and size + len(r.data) > LAMBDA_CHUNK_BYTES:
-                chunks.append(chunk)
-                chunk, size = [], 0
-            chunk.append(r)
-            size += len(r.data)
-        if chunk:
-            chunks.append(chunk)
-        lam = self.ctx.client("lambda")
-        for part in chunks:
-            event = {"invocationId": str(uuid.uuid4()), "deliveryStreamArn": stream.delivery_stream_arn,
-                     "region": self.ctx.region,
-                     "records": [{"recordId": r.record_id, "approximateArrivalTimestamp": r.arrival_ms,
-                                  "data": base64.b64encode(r.data).decode()} for r in part]}
-            error = None
-            for _attempt in range(retries + 1):
-                resp = lam.invoke(FunctionName=arn, Payload=json.dumps(event).encode())
-                body = resp["Payload"].read()
-                if resp.get("FunctionError"):
-                    error = ("Lambda.FunctionError", body.decode("utf-8", "replace")[:1000])
-                    continue
-                try:
-                    results = {x["recordId"]: x for x in json.loads(body)["records"]}
-                except (ValueError, KeyError, TypeError) as exc:
-                    error = ("Lambda.InvalidResponse", f"The Lambda response is not valid: {exc}")
-                    continue
-                missing = [r.record_id for r in part if r.record_id not in results]
-                if missing:
-                    error = ("Lambda.MissingRecordId", f"record ids missing from the response: {missing[:3]}")
-                    continue
-                error = None
-                break
-            if error is not None:
-                failures.extend(self._failure_row(r, *error, attempts=retries + 1, lambda_arn=arn)
-                                for r in part)
-                continue
-            for r in part:
-                res = results[r.record_id]
-                if res.get("result") == "Ok":
-                    out.append(Record(r.record_id, base64.b64decode(res.get("data", "")),
-                                      r.arrival_ms, r.arrival_mono))
-                elif res.get("result") == "ProcessingFailed":
-                    failures.append(self._failure_row(r, "Lambda.ProcessingFailed",
-                                                      "The record was marked ProcessingFailed by the function",
-                                                      attempts=1, lambda_arn=arn))
-                # "Dropped": intentionally discarded, counted as dropped
-        return out, failures
+    def glue_table(self, schema: dict) -> dict:
+        region = schema.get("Region") or self.ctx.region
+        if region not in self._glue:
+            self._glue[region] = self.ctx.client("glue", region_name=region)
+        glue = self._glue[region]
+        args = {"DatabaseName": schema.get("DatabaseName"), "Name": schema.get("TableName")}
+        if schema.get("CatalogId"):
+            args["CatalogId"] = schema["CatalogId"]
+        return glue.get_table(**args)["Table"]
 
-    def _failure_row(self, r: Record, code: str, message: str, attempts: int = 1, **extra) -> dict:
-        return {"attemptsMade": attempts, "arrivalTimestamp": r.arrival_ms, "errorCode": code,
-                "errorMessage": message, "attemptEndingTimestamp": int(self.ctx.clock.time() * 1000),
-                "rawData": base64.b64encode(r.data).decode(), **extra}
+    def _conversion_row(self, r: Record, schema: dict, code: str, message: str) -> Record:
+        row = {"attemptsMade": 1, "arrivalTimestamp": r.arrival_ms, "lastErrorCode": code,
+               "lastErrorMessage": message, "attemptEndingTimestamp": int(self.ctx.clock.time() * 1000),
+               "rawData": base64.b64encode(r.data).decode(),
+               "sequenceNumber": (r.kinesis or {}).get("sequenceNumber"),
+               "subSequenceNumber": (r.kinesis or {}).get("subsequenceNumber"),
+               "dataCatalogTable": {"catalogId": schema.get("CatalogId"), "databaseName": schema.get("DatabaseName"),
+                                    "tableName": schema.get("TableName"), "region": schema.get("Region"),
+                                    "versionId": schema.get("VersionId", "LATEST"), "catalogArn": None}}
+        return r.derive(json.dumps(row).encode() + b"\n")
 
     # -- OpenSearch ------------------------------------------------------------
     def _opensearch_url(self, config: dict) -> tuple[str, tuple | None]:
@@ -230,21 +330,22 @@ class Deliverer:
                   "OneWeek": f"-{now:%Y}-w{now:%V}", "OneMonth": f"-{now:%Y-%m}"}[rotation]
         return config["IndexName"] + suffix
 
-    def _index(self, stream, kind: str, config: dict, s3_conf: dict, records: list[Record], info: dict):
+    def _index(self, stream, kind: str, config: dict, s3_conf: dict, records: list[Record],
+               outcome: Outcome) -> None:
         """Bulk-index ``records``; refused documents go to the S3 backup prefix.
 
         A cluster that is down or overloaded (connection refused, 5xx, 429)
         raises, and the buffer retries the whole batch later, as Firehose does.
         """
-        if config.get("S3BackupMode") == "AllDocuments" and records:
-            self._write_s3(stream, s3_conf, [r.data for r in records])
-        if not records:
-            return 0, 0
+        when = self._oldest(config, records)
+        if config.get("S3BackupMode") == "AllDocuments":
+            key = self._object_key(stream, s3_conf, prefixes.object_prefix(s3_conf.get("Prefix"), when), when)
+            self._put_object(s3_conf, key, b"".join(r.data for r in records))
         from opensearchpy import OpenSearch, TransportError
         from opensearchpy.helpers import streaming_bulk
         url, auth = self._opensearch_url(config)
         index = self.index_name(config, self.ctx.clock.now())
-        info["index"] = index
+        outcome.info["index"] = index
         with_ids = (config.get("DocumentIdOptions") or {}).get("DefaultDocumentIdFormat",
                                                                "FIREHOSE_DEFAULT") == "FIREHOSE_DEFAULT"
         client = OpenSearch(hosts=[url], http_auth=auth, verify_certs=False, ssl_show_warn=False,
@@ -252,14 +353,14 @@ class Deliverer:
         actions = ({"_index": index, **({"_id": r.record_id} if with_ids else {}),
                     "_source": r.data.rstrip(b"\n").replace(b"\n", b" ").decode("utf-8", "replace")}
                    for r in records)
-        delivered, failures, seen = 0, [], 0
+        delivered, failures, seen = [], [], 0
         try:
             for ok, item in streaming_bulk(client, actions, max_chunk_bytes=MAX_BULK_BYTES,
                                            raise_on_error=False, yield_ok=True):
                 r, result = records[seen], next(iter(item.values()))
                 seen += 1
                 if ok:
-                    delivered += 1
+                    delivered.append(r)
                 else:
                     failures.append(self._failure_row(
                         r, str(result.get("status", 400)), json.dumps(result.get("error")),
@@ -273,6 +374,9 @@ class Deliverer:
                 failures.append(self._failure_row(r, str(status), str(exc.info)[:1000],
                                                   esDocumentId=r.record_id, esIndexName=index))
         if failures:
-            self._write_errors(stream, s3_conf, s3_conf.get("Prefix", "") + OPENSEARCH_KINDS[kind],
-                               failures)
-        return delivered, len(failures)
+            prefix = s3_conf.get("Prefix", "") + OPENSEARCH_KINDS[kind] + prefixes.format_time(
+                prefixes.DEFAULT_TIME, when)
+            self._put_object(s3_conf, self._object_key(stream, s3_conf, prefix, when),
+                             b"".join(r.data for r in failures))
+        outcome.delivered.extend(delivered)
+        outcome.failed.extend(failures)

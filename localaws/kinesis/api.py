@@ -42,7 +42,8 @@ Lambda event source mappings are moto's: the function runs inside PutRecord,
 once per record (AWS polls the shard and sends batches). Not emulated:
 enhanced fan-out (SubscribeToShard), the 5 calls/s limits of GetShardIterator
 and of the control plane, UpdateShardCount's 10 scalings a day, on-demand
-scaling, KMS, and Firehose delivery streams reading a Kinesis stream.
+scaling and KMS. A Firehose delivery stream with a Kinesis source reads the
+stream through this API, as any consumer does (``localaws/firehose/source.py``).
 """
 from __future__ import annotations
 
