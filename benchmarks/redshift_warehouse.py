@@ -12,20 +12,32 @@ On one local cluster (2 x ra3.xlplus, 4 slices), reached with AWS's driver
 3. **Rows/s of COPY from S3 (CSV) vs the batched INSERT**.
 4. **A repeated join + aggregate with the result cache on vs off**
    (``SET enable_result_cache_for_session``).
+5. **Per-slice parallel scan+aggregate vs one slice at a time** (``mpp.py``):
+   the same filter + GROUP BY (a CPU-bound one: md5, sqrt, ln per row) over
+   2,000,000 rows on a 4-slice warehouse, its slice steps run by 4 threads at
+   once vs by 1 (``mpp.MAX_WORKERS``), and gathered (one DuckDB query over the
+   slices' views). DuckDB's ``threads`` is global to the database; at the
+   warehouse's bound (2) one slice step already uses both cores, so the
+   figure is also given with ``threads=1``, where all the parallelism comes
+   from the slices. On a 2-core machine expect at most 2x.
 
 Prints figures and ratios; never fails on speed.
 
-Usage: ``.venv/bin/python benchmarks/redshift_warehouse.py``
+Usage: ``.venv/bin/python benchmarks/redshift_warehouse.py`` (``parallel``: section 5 only)
 """
 from __future__ import annotations
 
 import statistics
+import sys
+import tempfile
 import time
 import uuid
 
 import redshift_connector
 
 import localaws
+from localaws.redshift import mpp
+from localaws.redshift.engine import Warehouse
 
 ROWS = 400_000
 ROW_BY_ROW, BATCHED, BATCH, COPY_ROWS = 300, 20_000, 1_000, 200_000
@@ -33,6 +45,9 @@ GOAL_BLOCKS, GOAL_BATCH = 1 / 10, 20.0
 RANGE = "SELECT count(*), sum(v) FROM {t} WHERE day BETWEEN '2024-03-01' AND '2024-03-03'"
 JOIN = ("SELECT d.name, count(*), avg(e.v) FROM events_sorted e JOIN names d ON e.v = d.v "
         "GROUP BY d.name ORDER BY 2 DESC LIMIT 5")
+PARALLEL_ROWS = 2_000_000
+AGGREGATE = ("SELECT v % 97 AS g, count(*), sum(length(md5(s || k))), avg(sqrt(x) * ln(v + 2)), max(x) "
+             "FROM facts WHERE s LIKE '%1%' GROUP BY 1")
 
 
 def blocks_of_last_scan(cur) -> tuple[int, int]:
@@ -46,7 +61,62 @@ def rate(rows: int, seconds: float) -> float:
     return rows / seconds if seconds else float("inf")
 
 
+def median_seconds(run, times: int = 5) -> float:
+    spans = []
+    for _ in range(times):
+        started = time.perf_counter()
+        run()
+        spans.append(time.perf_counter() - started)
+    return statistics.median(spans)
+
+
+def rounded(rows) -> list[tuple]:
+    return sorted(tuple(round(v, 6) if isinstance(v, float) else v for v in row) for row in rows)
+
+
+def slice_parallelism() -> list[tuple]:
+    """Section 5: the same query with its slice steps 4 at a time vs 1 at a time (and gathered)."""
+    figures = []
+    with tempfile.TemporaryDirectory() as work:
+        wh = Warehouse("parallel", "dev", "admin", "Passw0rd1", work, node_type="ra3.xlplus", number_of_nodes=2)
+        try:
+            wh.execute("CREATE TABLE facts (k BIGINT, v INT, x DOUBLE PRECISION, s VARCHAR(20)) DISTSTYLE EVEN")
+            wh.execute(f"INSERT INTO facts SELECT i, i % 1000, (i * 7919 % 10007) / 7.0, 'item-' || (i % 5003) "
+                       f"FROM generate_series(1, {PARALLEL_ROWS}) AS g(i)")
+            wh.execute("SET enable_result_cache_for_session TO off")
+            answer = rounded(wh.execute(AGGREGATE).rows)
+            threads = wh.connection.execute("SELECT current_setting('threads')").fetchone()[0]
+            for setting in (threads, 1):
+                wh.connection.execute(f"SET threads = {setting}")
+                spans = {}
+                for label, workers, enabled in (("4 at once", None, True), ("1 at a time", 1, True),
+                                                ("gathered", None, False)):
+                    mpp.MAX_WORKERS, mpp.ENABLED = workers, enabled
+                    spans[label] = median_seconds(lambda: wh.execute(AGGREGATE)) * 1000
+                    assert rounded(wh.execute(AGGREGATE).rows) == answer    # sums of doubles: order varies
+                mpp.MAX_WORKERS, mpp.ENABLED = None, True
+                figures.append((f"slice steps 1 at a time / 4 at once (threads={setting})",
+                                f"{spans['1 at a time']:.0f} / {spans['4 at once']:.0f} ms "
+                                f"(gathered {spans['gathered']:.0f})",
+                                spans["1 at a time"] / spans["4 at once"], "(<= 2 on 2 cores)"))
+            wh.connection.execute(f"SET threads = {threads}")
+        finally:
+            mpp.MAX_WORKERS, mpp.ENABLED = None, True
+            wh.close()
+    return figures
+
+
+def report(figures: list[tuple], title: str) -> None:
+    print(f"\n{title}\n")
+    print(f"{'measure':50} {'figures':36} {'ratio':>8}  goal")
+    for name, detail, ratio, goal in figures:
+        print(f"{name:50} {detail:36} {ratio:8.3f}  {goal}")
+
+
 def main() -> None:
+    if sys.argv[1:] == ["parallel"]:
+        report(slice_parallelism(), f"Redshift stand-in, section 5 ({PARALLEL_ROWS:,} rows, 4 slices)")
+        return
     stack = localaws.start()
     redshift, s3 = stack.client("redshift"), stack.client("s3")
     cluster = f"bench-{uuid.uuid4().hex[:6]}"
@@ -125,10 +195,10 @@ def main() -> None:
         redshift.delete_cluster(ClusterIdentifier=cluster, SkipFinalClusterSnapshot=True)
         stack.stop()
 
-    print(f"\nRedshift stand-in, one run ({ROWS:,} rows for zone maps; 2 x ra3.xlplus = 4 slices)\n")
-    print(f"{'measure':44} {'figures':36} {'ratio':>8}  goal")
-    for name, detail, ratio, goal in figures:
-        print(f"{name:44} {detail:36} {ratio:8.3f}  {goal}")
+    # 5. per-slice parallel scan + aggregate (mpp.py), on a warehouse of its own
+    figures += slice_parallelism()
+    report(figures, f"Redshift stand-in, one run ({ROWS:,} rows for zone maps, {PARALLEL_ROWS:,} for the "
+                    f"slices; 2 x ra3.xlplus = 4 slices)")
 
 
 if __name__ == "__main__":

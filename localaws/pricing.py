@@ -87,6 +87,39 @@ PRICES: dict[str, Price] = {
     "opensearch.ebs.gp2": Price(
         0.135, "GB-month", "https://aws.amazon.com/opensearch-service/pricing/", "2026-11-25",
         "previous-generation gp2 EBS storage; " + _OS_NOTE),
+    # --- Redshift (added with automated snapshots and resize) ------------------
+    # A provisioned cluster bills every compute node per hour while it exists (the leader node
+    # is free), not while paused; RA3 managed storage is billed apart, per GB-month. The pricing
+    # page renders its node table with scripts, so few node prices could be read offline: the
+    # ones below say where each figure was read. Not found, and so left out: ra3.4xlarge,
+    # ra3.16xlarge, and any reserved-node rate (see redshift_cluster_cost).
+    "redshift.node.dc2.large": Price(
+        0.25, "node-hour", "https://aws.amazon.com/redshift/pricing/", "2026-11-30",
+        "on-demand, us-east-1: the page's own words, 'you can start small at $0.25 per hour', are the "
+        "price of its smallest node, dc2.large (2 vCPU, 15 GiB); DC2 is closed to new clusters in some "
+        "accounts and Regions"),
+    "redshift.node.ra3.large": Price(
+        0.543, "node-hour", "https://aws.amazon.com/redshift/pricing/", "2026-11-30",
+        "on-demand, us-east-1, the smallest RA3 node (2 vCPU, 16 GiB); read from a transcription of the "
+        "pricing page ('$0.543 per hour', found verbatim in the page on 2026-10-07 by "
+        "api-evangelist/amazon-redshift, plans/amazon-redshift-plans-pricing.yml)"),
+    "redshift.node.ra3.xlplus": Price(
+        1.086, "node-hour", "https://aws.amazon.com/redshift/pricing/", "2026-11-30",
+        "on-demand, us-east-1 (4 vCPU, 32 GiB); NOT read on an AWS page: a public third-party pricing "
+        "comparison uses $1.086 ('$1.09/h each'), twice ra3.large's $0.543 as AWS prices sizes within "
+        "RA3; re-check before quoting"),
+    "redshift.spectrum.per_tb_scanned": Price(
+        5.00, "TB scanned", "https://repost.aws/knowledge-center/redshift-spectrum-query-charges",
+        "2026-11-30",
+        "AWS Knowledge Center: '$5 to $6.25 per TB of data scanned ... depending on the Region', bytes "
+        "rounded up to the next megabyte, 10 MB minimum per query, no charge for DDL or failed queries; "
+        "$5 is the low end of that range, us-east-1's (the page's us-east-1 example was cut from the "
+        "stored copy): re-check before quoting"),
+    "redshift.serverless.rpu_hour": Price(
+        0.375, "RPU-hour", "https://aws.amazon.com/redshift/pricing/", "2026-11-30",
+        "Redshift Serverless, us-east-1 ('US East (N. Virginia)' example of the pricing page, as "
+        "transcribed on 2026-10-07 by api-evangelist/amazon-redshift); billed per second of RPU capacity "
+        "used while queries run, 60-second minimum, nothing while idle"),
 }
 
 MB = 1024 ** 2
@@ -109,3 +142,63 @@ def athena_query_cost(bytes_scanned: int) -> float:
     """
     billed_mb = max(10, math.ceil(bytes_scanned / MB))
     return billed_mb * MB / TB * price("athena.sql.per_tb_scanned").usd
+
+
+def redshift_spectrum_query_cost(bytes_scanned: int) -> float:
+    """Dollars Redshift Spectrum charges for one query that scanned ``bytes_scanned`` in S3.
+
+    The same rounding as Athena: up to the next megabyte, at least 10 MB a
+    query (SVL_S3QUERY_SUMMARY.s3_scanned_bytes is the number to pass).
+    """
+    billed_mb = max(10, math.ceil(bytes_scanned / MB))
+    return billed_mb * MB / TB * price("redshift.spectrum.per_tb_scanned").usd
+
+
+def reserved_effective_hourly(fixed_price: float, duration_seconds: int, recurring_hourly: float = 0.0) -> float:
+    """The effective hourly rate of a reserved-node offering, as DescribeReservedNodeOfferings gives it.
+
+    An offering has an upfront ``FixedPrice``, a ``Duration`` in seconds (1 or
+    3 years) and ``RecurringCharges`` per hour (0 when All Upfront): its
+    effective rate is the upfront spread over every hour of the term, plus the
+    hourly charge. No Upfront: only the hourly charge, billed all the same.
+    """
+    return fixed_price / (duration_seconds / 3600) + recurring_hourly
+
+
+@dataclass(frozen=True)
+class ClusterCost:
+    """What a provisioned Redshift cluster costs over a period, on demand and (optionally) reserved."""
+    node_type: str
+    nodes: int
+    hours_running: float        # hours the cluster was available (not paused)
+    hours_in_period: float      # hours of the period (a reservation bills each of them)
+    on_demand_usd: float
+    reserved_usd: float | None  # None: no reserved rate was given
+
+    @property
+    def node_hours(self) -> float:
+        """The node-hours billed on demand: nodes x hours running."""
+        return self.nodes * self.hours_running
+
+
+def redshift_cluster_cost(node_type: str, nodes: int, hours_running: float,
+                          hours_in_period: float | None = None,
+                          reserved_hourly: float | None = None) -> ClusterCost:
+    """The compute bill of a provisioned cluster: nodes x hours x the node's price.
+
+    On demand, only the hours the cluster ran count: a paused cluster's hours
+    do not (its managed storage, billed apart, does). A reserved node is paid
+    for *every* hour of its term, running or paused, at ``reserved_hourly``
+    (the effective hourly rate of the offering you bought, for instance
+    :func:`reserved_effective_hourly` of a DescribeReservedNodeOfferings
+    entry): no reserved rate is in :data:`PRICES` because none could be read
+    from an AWS page. ``hours_in_period`` defaults to ``hours_running``.
+    """
+    if nodes < 1 or hours_running < 0:
+        raise ValueError("a cluster has at least 1 node and runs a non-negative number of hours")
+    period = hours_running if hours_in_period is None else hours_in_period
+    if period < hours_running:
+        raise ValueError("hours_in_period cannot be shorter than hours_running")
+    on_demand = nodes * hours_running * price(f"redshift.node.{node_type}").usd
+    reserved = None if reserved_hourly is None else nodes * period * reserved_hourly
+    return ClusterCost(node_type, nodes, hours_running, period, on_demand, reserved)

@@ -17,6 +17,16 @@ database behind each cluster record:
   you pay nothing for compute while paused and the endpoint stays the same.
 - **DeleteCluster** stops the server and deletes the database. A paused
   cluster cannot be deleted (InvalidClusterState): resume it first.
+- **Snapshots** (``snapshots.py``): manual ones (CreateClusterSnapshot) and
+  *automated* ones, which a cluster with an ``AutomatedSnapshotRetentionPeriod``
+  (1 day by default) gets every 8 hours of the stack's clock, through the same
+  content-addressed code; expired automated snapshots are deleted, and so are
+  all of a cluster's automated snapshots when the cluster is deleted.
+- **ResizeCluster** (elastic, or ``Classic=True``) and **ModifyCluster** with
+  ``NodeType`` and ``NumberOfNodes`` (classic) really move the rows to the new
+  slices (``resize.py``); the cluster is ``resizing`` meanwhile and
+  **DescribeResize** reports the progress. moto has neither operation: this
+  plane answers them itself.
 - The **Redshift Data API** (the ``redshift-data`` client) runs statements
   for real, asynchronously, as on AWS: ``ExecuteStatement`` returns an id at
   once; the statement goes ``SUBMITTED`` -> ``STARTED`` -> ``FINISHED`` |
@@ -36,6 +46,7 @@ import datetime
 import decimal
 import itertools
 import json
+import logging
 import re
 import shutil
 import threading
@@ -48,6 +59,8 @@ from pathlib import Path
 from localaws.core import Plane, local_hook, moto_hook, moto_property, not_emulated, operation
 from localaws.core.waiting import wait_until
 from . import errors, nodes
+from .nodes import SLICES_PER_NODE
+from .resize import MB, Progress
 
 BACKEND = "moto.redshift.models:RedshiftBackend"
 MAX_CLUSTERS = 4          # a guard for this machine (one DuckDB database of up to 1 GB each), not an AWS quota
@@ -55,13 +68,22 @@ MAX_ACTIVE = 50           # statements queued or running at once: a guard for th
 PAGE_ROWS = 1000          # rows per GetStatementResult page (AWS pages by size; see DIFFERENCES)
 WORKERS = 2               # Data API statements running at once, over all clusters
 FIRST_PID = 1073741824    # Redshift's process ids are large numbers; ours count up from here
+AUTOMATED_EVERY = 8 * 3600    # clock seconds between automated snapshots (AWS: "about every eight hours")
+DAY = 24 * 3600
+SLACK = 0.001                 # seconds: a snapshot due (or expiring) within a millisecond is due now
+
+log = logging.getLogger(__name__)
 
 DIFFERENCES = """\
-- A BatchExecuteStatement runs its statements in order and stops at the first failure
-  (the rest are ABORTED), but the statements before it are not rolled back.
+- A BatchExecuteStatement with ExecutionMode AUTO_COMMIT stops at the first failure
+  (the rest are ABORTED); the statements before it stay committed.
 - CancelStatement interrupts every statement running on that cluster at that moment.
 - GetStatementResult pages by row count (1000 rows a page), AWS by response size.
 - One database per cluster (DBName); Database must name it.
+- Automated snapshots come every 8 hours of the stack's clock (stack.local.clock); Redshift also
+  takes one after every 5 GB per node of changed data, which is not emulated.
+- While a resize moves rows, new statements wait until it commits (on AWS the cluster stays
+  readable: read-only during a classic resize); an elastic resize takes no snapshot first.
 """
 
 #: PostgreSQL type OID -> (the type name the Data API reports in ColumnMetadata, precision).
@@ -89,6 +111,9 @@ class Cluster:
         self.port: int | None = None
         self.paused = False
         self.lock = threading.RLock()
+        self.slices: int | None = None          # after an elastic resize: the slice count it kept
+        self.created = time.time()              # on the stack's clock (set by the plane)
+        self.last_automated: float | None = None    # when the last automated snapshot was taken (clock)
 
     def open(self) -> None:
         """Open the warehouse (its file, if it exists, keeps the data) and serve it on the wire."""
@@ -98,6 +123,9 @@ class Cluster:
                                        self.work_dir, node_type=self.node_type,
                                        number_of_nodes=self.number_of_nodes, s3=getattr(self, "s3", None),
                                        glue=getattr(self, "glue", None))
+            if self.slices is not None and self.slices != self.warehouse.layout.count:
+                from . import resize        # an elastically resized cluster: its file keeps its slices
+                resize.adopt(self.warehouse, self.number_of_nodes, self.slices)
             self.server = _start_server(self.warehouse, self.port)
             if self.server is not None:
                 self.port = self.server.port
@@ -164,6 +192,7 @@ class Statement:
     subs: list["Statement"] = field(default_factory=list)   # a batch's statements
     future: Future | None = None
     cancelled: bool = False
+    autocommit: bool = False         # a batch with ExecutionMode AUTO_COMMIT (default: one transaction)
 
     @property
     def is_batch(self) -> bool:
@@ -315,6 +344,70 @@ def _like(pattern: str | None) -> re.Pattern:
                       re.S)
 
 
+# --------------------------------------------------------------------------- resizes and retention
+@dataclass
+class ResizeJob:
+    """One resize of a cluster; DescribeResize reports the cluster's last one."""
+    node_type: str
+    nodes: int
+    classic: bool
+    status: str = "IN_PROGRESS"              # then SUCCEEDED or FAILED
+    message: str | None = None
+    progress: Progress = field(default_factory=Progress)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    thread: threading.Thread | None = None
+
+    def describe(self) -> dict:
+        """DescribeResize's fields (API reference, DescribeResize); sizes are the rows moved, in MB."""
+        p = self.progress
+        seconds = (self.ended if self.ended is not None else time.monotonic()) - self.started
+        moved = p.bytes_moved / MB
+        out = {"TargetNodeType": self.node_type, "TargetNumberOfNodes": self.nodes,
+               "TargetClusterType": "multi-node" if self.nodes > 1 else "single-node",
+               "Status": self.status, "ResizeType": "ClassicResize" if self.classic else "ElasticResize",
+               "ImportTablesCompleted": list(p.completed), "ImportTablesInProgress": list(p.in_progress),
+               "ImportTablesNotStarted": list(p.not_started), "ProgressInMegaBytes": int(moved),
+               "ElapsedTimeInSeconds": int(seconds),
+               "AvgResizeRateInMegaBytesPerSecond": round(moved / seconds, 3) if seconds > 0 else 0.0}
+        if self.status == "SUCCEEDED":
+            out.update(TotalResizeDataInMegaBytes=int(moved), EstimatedTimeToCompletionInSeconds=0,
+                       DataTransferProgressPercent=100.0)
+        if self.message:
+            out["Message"] = self.message
+        return out
+
+
+def _check_retention(node_type: str | None, days) -> int:
+    """AutomatedSnapshotRetentionPeriod, checked as the API reference states it: 0 to 35 days
+    (default 1); 0 disables automated snapshots, which RA3 (and RG) clusters cannot do ("You can't
+    disable automated snapshots for RG or RA3 node types"). The error codes are this stand-in's
+    choice: the reference does not give them."""
+    if days is None:
+        return 1
+    days = int(days)
+    if not 0 <= days <= 35:
+        raise errors.InvalidParameterValue("AutomatedSnapshotRetentionPeriod must be a value from 0 to 35.")
+    if days == 0 and (node_type or "").startswith(("ra3.", "rg.")):
+        raise errors.InvalidParameterCombination(
+            "You can't disable automated snapshots for RA3 node types. Set the automated retention "
+            "period from 1-35 days.")
+    return days
+
+
+def _query_answer(operation: str, result: dict):
+    """A Query-protocol (XML) answer to a Redshift operation moto lacks, written by moto's own
+    serializer from botocore's model of the operation (as moto writes the ones it has)."""
+    from moto.core.serialize import XFormedAttributePicker, get_serializer_class
+    from moto.core.utils import get_service_model
+
+    model = get_service_model("redshift").operation_model(operation)
+    serializer = get_serializer_class("redshift", "query")(operation_model=model,
+                                                          value_picker=XFormedAttributePicker())
+    answer = serializer.serialize(result)
+    return answer["status_code"], answer["headers"], answer["body"]
+
+
 # --------------------------------------------------------------------------- the plane
 class RedshiftPlane(Plane):
     """Warehouses behind Redshift clusters, the wire protocol on their endpoints, the Data API on them."""
@@ -334,6 +427,14 @@ class RedshiftPlane(Plane):
         self._snapshot_lock = threading.Lock()                   # one snapshot write or delete at a time
         self._stores: dict = {}                                  # region -> snapshots.SnapshotStore
         self._restores: dict[tuple[str, str], dict] = {}         # (region, cluster) -> RestoreStatus
+        self._resizes: dict[tuple[str, str], ResizeJob] = {}     # (region, cluster) -> its last resize
+        # The automated-snapshot scheduler: one thread waiting on the stack's clock (Clock.watch/wait).
+        self._tick = threading.Condition()
+        self._scheduler: threading.Thread | None = None
+        self._stopping = False
+        self._sweep_requested = False
+        self._swept = float("-inf")              # the clock time the scheduler last caught up to
+        self._epoch = ctx.clock.time() - ctx.clock.monotonic()    # see _clock_time
 
     @property
     def pool(self) -> ThreadPoolExecutor:
@@ -343,6 +444,10 @@ class RedshiftPlane(Plane):
             return self._pool
 
     def stop(self):
+        self._stop_scheduler()
+        for job in list(self._resizes.values()):          # a resize ends (commits or rolls back) first
+            if job.thread is not None:
+                job.thread.join(timeout=120)
         with self.lock:
             statements = [s for s in self.statements.values() if not s.done]
             clusters, self.clusters = list(self.clusters.values()), {}
@@ -362,6 +467,7 @@ class RedshiftPlane(Plane):
         identifier = kwargs["cluster_identifier"]
         kwargs["number_of_nodes"] = _check_cluster_shape(kwargs.get("node_type"), kwargs.get("cluster_type"),
                                                          kwargs.get("number_of_nodes"))
+        retention = _check_retention(kwargs.get("node_type"), kwargs.get("automated_snapshot_retention_period"))
         region = backend.region_name
         with self.lock:
             if (region, identifier) not in self.clusters and len(self.clusters) >= MAX_CLUSTERS:
@@ -369,9 +475,12 @@ class RedshiftPlane(Plane):
                     f"This local stand-in runs at most {MAX_CLUSTERS} clusters at once (one database each); "
                     "delete one first (DeleteCluster).")
         record = original(backend, **kwargs)        # ClusterAlreadyExists comes from here
+        record.automated_snapshot_retention_period = retention      # moto turns 0 into 1
+        record.create_time = self._now()
         cluster = Cluster(identifier, record.db_name, record.master_username, record.master_user_password,
                           Path(self.ctx.work_dir) / "redshift" / region / identifier,
                           record.node_type, record.number_of_nodes)
+        cluster.created = self._clock_time()
         cluster.s3 = lambda: self.ctx.client("s3")          # what COPY reads and UNLOAD writes through
         # Spectrum's Data Catalog: Glue in the cluster's Region, or the one CREATE EXTERNAL SCHEMA names.
         cluster.glue = lambda named=None: self._glue_in(named or region)
@@ -386,6 +495,8 @@ class RedshiftPlane(Plane):
             self.clusters[(region, identifier)] = cluster
         if cluster.port is not None:
             record.port = cluster.port
+        if not kwargs.get("restored_from_snapshot"):     # a restore takes its first one once loaded
+            self._first_automated(backend, cluster)
         return record
 
     @moto_property("moto.redshift.models:Cluster.address")
@@ -417,6 +528,7 @@ class RedshiftPlane(Plane):
         if cluster is not None:
             cluster.open()                         # same file: the data is kept
         record = original(backend, cluster_id)
+        self._poke()                               # an automated snapshot may have fallen due meanwhile
         if cluster is not None and cluster.port is not None:
             record.port = cluster.port
         return record
@@ -428,12 +540,16 @@ class RedshiftPlane(Plane):
         if record is not None and record.status == "paused":
             raise errors.InvalidClusterStateFault(
                 f"You can't delete cluster {identifier} because it is paused. Resume it first (ResumeCluster).")
+        if record is not None and record.status == "resizing":
+            raise errors.InvalidClusterStateFault(
+                f"You can't delete cluster {identifier} while it is resizing: wait until it is available.")
         record = original(backend, **kwargs)       # ClusterNotFound, the final snapshot rules: moto's
         with self.lock:
             cluster = self.clusters.pop((backend.region_name, identifier), None)
         if cluster is not None:
             self._abort_running(cluster, "The cluster was deleted.")
             cluster.delete()
+        self._resizes.pop((backend.region_name, identifier), None)
         return record
 
     def _cluster(self, region: str, identifier: str) -> Cluster | None:
@@ -483,26 +599,36 @@ class RedshiftPlane(Plane):
     @moto_hook(f"{BACKEND}.create_cluster_snapshot")
     def create_cluster_snapshot(self, original, backend, cluster_identifier, snapshot_identifier, region_name,
                                 tags, snapshot_type="manual"):
-        """CreateClusterSnapshot (and DeleteCluster's final snapshot): the cluster's blocks to S3.
+        """CreateClusterSnapshot, DeleteCluster's final snapshot and the automated ones: blocks to S3.
 
         moto records the snapshot (ClusterNotFound, ClusterSnapshotAlreadyExists
-        come from it); then the warehouse is read in one transaction and its
-        new blocks uploaded (``snapshots.py``). The sizes go on the record, and
-        with EnableSnapshotCopy on, the snapshot is copied to the other region.
+        come from it), stamped with the stack's clock; then the warehouse is
+        read in one transaction and its new blocks uploaded (``snapshots.py``).
+        The sizes go on the record, and with EnableSnapshotCopy on, the
+        snapshot is copied to the other region. Automated snapshots
+        (``_take_automated``) come through here too: the same blocks, so the
+        same honest incremental sizes.
         """
         from . import snapshots
         region = backend.region_name
         cluster = self._cluster(region, cluster_identifier)
+        if snapshot_type == "automated" and cluster is None:
+            # moto's own automated snapshot inside CreateCluster, before the warehouse exists:
+            # not recorded; this plane takes the cluster's first one once it runs (_first_automated).
+            return None
         if cluster is not None and cluster.paused:
             raise errors.InvalidClusterStateFault(
                 f"The cluster {cluster_identifier} is paused: this local stand-in snapshots running "
                 "clusters only. Resume it first (ResumeCluster).")
         record = original(backend, cluster_identifier, snapshot_identifier, region_name, tags,
                           snapshot_type=snapshot_type)
+        record.create_time = self._now()
+        # A restore keeps the source cluster's retention period unless it names one (API reference).
+        record.automated_retention_days = backend.clusters[cluster_identifier].automated_snapshot_retention_period
         warehouse = cluster.warehouse if cluster is not None else None
         if warehouse is None:
-            # moto's automated snapshot inside CreateCluster: taken before the warehouse exists, so
-            # it holds nothing (no manifest; a restore of it is an empty cluster).
+            # A cluster moto has and this plane does not run: it holds nothing (no manifest;
+            # a restore of it is an empty cluster).
             snapshots.Written(0, 0, 0, 0, 0.0).apply(record)
             return record
         record.status = "creating"
@@ -533,9 +659,14 @@ class RedshiftPlane(Plane):
         from moto.redshift.models import Snapshot, redshift_backends
         written = self._snapshot_store(backend.region_name).copy_to(self._snapshot_store(destination),
                                                                     record.snapshot_identifier)
-        copy = Snapshot(backend.clusters[record.cluster_identifier], record.snapshot_identifier,
+        source = backend.clusters[record.cluster_identifier]
+        copy = Snapshot(source, record.snapshot_identifier,
                         backend.account_id, destination, tags=None, snapshot_type=record.snapshot_type)
         copy.source_region = backend.region_name
+        copy.create_time = record.create_time
+        copy.automated_retention_days = getattr(record, "automated_retention_days", None)
+        # An automated snapshot's copy is kept for the copy's own RetentionPeriod (7 days by default).
+        copy.copy_retention_days = int((source.cluster_snapshot_copy_status or {}).get("RetentionPeriod") or 7)
         written.apply(copy)
         redshift_backends[backend.account_id][destination].snapshots[record.snapshot_identifier] = copy
 
@@ -553,6 +684,11 @@ class RedshiftPlane(Plane):
                 f"Snapshot {snapshot_id} is {snapshot.status}; a restore needs an available snapshot.")
         # The snapshot's size, or the one asked for, in the shape CreateCluster accepts.
         count = int(kwargs.get("number_of_nodes") or snapshot.number_of_nodes or 1)
+        if kwargs.get("automated_snapshot_retention_period") is None:      # the source cluster's period
+            inherited = getattr(snapshot, "automated_retention_days", None)
+            node_type = kwargs.get("node_type") or snapshot.node_type
+            kwargs["automated_snapshot_retention_period"] = (
+                1 if inherited == 0 and node_type.startswith(("ra3.", "rg.")) else inherited)
         kwargs["cluster_type"] = "multi-node" if count > 1 else "single-node"
         kwargs["number_of_nodes"] = count if count > 1 else None
         store = self._snapshot_store(region)
@@ -577,6 +713,8 @@ class RedshiftPlane(Plane):
             "Status": "completed", "SnapshotSizeInMegaBytes": int(round(size)), "ProgressInMegaBytes": int(round(size)),
             "CurrentRestoreRateInMegaBytesPerSecond": round(size / seconds, 3) if seconds > 0 else 0.0,
             "ElapsedTimeInSeconds": int(round(seconds)), "EstimatedTimeToCompletionInSeconds": 0}
+        if cluster is not None:
+            self._first_automated(backend, cluster)       # of the restored data, not of an empty cluster
         return record
 
     @moto_property("moto.redshift.models:Cluster.restore_status")
@@ -615,6 +753,364 @@ class RedshiftPlane(Plane):
         store = self._snapshot_store(region or self.ctx.region)
         manifest = store.manifest(snapshot_identifier)
         return None if manifest is None else {**manifest, "bucket": store.bucket}
+
+    @moto_hook(f"{BACKEND}.describe_cluster_snapshots")
+    def describe_cluster_snapshots(self, original, backend, cluster_identifier=None, snapshot_identifier=None,
+                                   snapshot_type=None):
+        """DescribeClusterSnapshots with ClusterIdentifier, SnapshotIdentifier and SnapshotType as filters.
+
+        moto answers *every* snapshot when the cluster named has none of the
+        type asked for (and ignores SnapshotIdentifier when ClusterIdentifier is
+        given); Redshift answers the snapshots that match, possibly none.
+        """
+        found = list(backend.snapshots.values())
+        if snapshot_identifier:
+            found = [s for s in found if s.snapshot_identifier == snapshot_identifier]
+        if cluster_identifier:
+            found = [s for s in found if s.cluster_identifier == cluster_identifier]
+        if snapshot_type:
+            found = [s for s in found if s.snapshot_type == snapshot_type]
+        if snapshot_identifier and not found:
+            raise errors.ClusterSnapshotNotFoundFault(f"Snapshot {snapshot_identifier} not found.")
+        return found
+
+    @moto_hook(f"{BACKEND}.delete_automated_snapshots")
+    def delete_automated_snapshots(self, original, backend, cluster_identifier):
+        """DeleteCluster deletes the cluster's automated snapshots (manual ones stay): the records
+        (moto), then their manifests and the blocks no other snapshot needs."""
+        ids = [s.snapshot_identifier for s in list(backend.snapshots.values())
+               if s.cluster_identifier == cluster_identifier and s.snapshot_type == "automated"]
+        original(backend, cluster_identifier)
+        self._drop_snapshots(backend, ids)
+
+    def _drop_snapshots(self, backend, ids: list[str]) -> None:
+        """Remove snapshot records and their data (automated snapshots, which DeleteClusterSnapshot refuses)."""
+        for snapshot_id in ids:
+            backend.snapshots.pop(snapshot_id, None)
+        if ids:
+            with self._snapshot_lock:
+                self._snapshot_store(backend.region_name).delete(*ids)
+
+    def _clock_time(self) -> float:
+        """Seconds since the epoch on the stack's clock, read from its monotonic side.
+
+        ``Clock.time()`` adds two real clocks read an instant apart, so even a
+        frozen clock's reading wobbles by microseconds; schedules compared
+        against it would miss their moment. The monotonic reading of a frozen
+        clock does not move, so times here are one fixed offset plus it.
+        """
+        return self._epoch + self.ctx.clock.monotonic()
+
+    def _now(self) -> datetime.datetime:
+        """The stack's clock as moto stamps records: a naive UTC datetime."""
+        return datetime.datetime.fromtimestamp(self._clock_time(), datetime.timezone.utc).replace(tzinfo=None)
+
+    # -- automated snapshots, on the stack's clock ------------------------------------------
+    # Redshift takes an automated snapshot "about every eight hours or following every 5 GB per
+    # node of data changes, whichever comes first" and deletes each at the end of the cluster's
+    # AutomatedSnapshotRetentionPeriod, except the latest, which it keeps until automated
+    # snapshots are disabled or the cluster deleted (Management Guide, "Automated snapshots").
+    # Here the 8-hour rule runs on the stack's clock: freeze it and advance(8 * 3600), and the
+    # scheduler thread (woken by Clock.watch) takes the snapshot at once, through
+    # create_cluster_snapshot like a manual one. The 5 GB rule is not emulated.
+    def _first_automated(self, backend, cluster: Cluster) -> None:
+        """A new (or newly restored) cluster's first automated snapshot, then the schedule from there.
+
+        Taken as soon as the cluster runs (a restored one: once its data is
+        loaded), as moto does and as the chapter shows; AWS's guide says only
+        that automated snapshots "are enabled by default when you create a
+        cluster", not when the first one comes.
+        """
+        record = backend.clusters.get(cluster.identifier)
+        if record is not None and record.automated_snapshot_retention_period > 0:
+            self._take_automated(backend, cluster)
+        self._start_scheduler()
+
+    def _take_automated(self, backend, cluster: Cluster) -> None:
+        """One automated snapshot, named as Redshift names them: ``rs:<cluster>-<yyyy-mm-dd-hh-mm-ss>``."""
+        now = datetime.datetime.fromtimestamp(self._clock_time(), datetime.timezone.utc)
+        cluster.last_automated = now.timestamp()
+        snapshot_id = f"rs:{cluster.identifier}-{now:%Y-%m-%d-%H-%M-%S}"
+        if snapshot_id in backend.snapshots:
+            return
+        try:
+            backend.create_cluster_snapshot(cluster.identifier, snapshot_id, backend.region_name, None,
+                                            snapshot_type="automated")
+        except Exception:      # paused or deleted meanwhile: skipped, the next one is due 8 hours on
+            log.debug("automated snapshot %s not taken", snapshot_id, exc_info=True)
+
+    def _start_scheduler(self) -> None:
+        with self.lock:
+            if self._scheduler is not None or self._stopping:
+                return
+            self.ctx.clock.watch(self._tick)
+            self._scheduler = threading.Thread(target=self._schedule, name="redshift-automated-snapshots",
+                                               daemon=True)
+            self._scheduler.start()
+
+    def _stop_scheduler(self) -> None:
+        with self._tick:
+            self._stopping = True
+            self._tick.notify_all()
+        if self._scheduler is not None:
+            self._scheduler.join(timeout=60)
+        self.ctx.clock.unwatch(self._tick)
+
+    def _poke(self) -> None:
+        """Have the scheduler look again now (a cluster resumed, a retention period changed...)."""
+        with self._tick:
+            self._sweep_requested = True
+            self._tick.notify_all()
+
+    def _schedule(self) -> None:
+        """The scheduler thread: sweep, then wait on the stack's clock until the next thing falls due."""
+        clock = self.ctx.clock
+        with self._tick:
+            while not self._stopping:
+                self._sweep_requested = False
+                now = self._clock_time()
+                self._tick.release()
+                try:
+                    next_at = self._sweep(now)
+                except Exception:       # a bug of the stand-in must not end the schedule
+                    log.warning("automated snapshot sweep failed", exc_info=True)
+                    next_at = now + 60
+                finally:
+                    self._tick.acquire()
+                self._swept = max(self._swept, now)
+                self._tick.notify_all()
+                if self._stopping or self._sweep_requested:
+                    continue
+                if next_at is not None and next_at <= self._clock_time() + SLACK:
+                    continue
+                clock.wait(self._tick, None if next_at is None else next_at - self._clock_time())
+
+    def _sweep(self, now: float) -> float | None:
+        """Take the automated snapshots due at ``now``, delete the expired ones; when to look next."""
+        from moto.redshift.models import redshift_backends
+        backends = redshift_backends[self.ctx.account_id]
+        with self.lock:
+            clusters = list(self.clusters.items())
+        next_at = None
+        for (region, identifier), cluster in clusters:
+            record = backends[region].clusters.get(identifier)
+            if record is None or record.automated_snapshot_retention_period <= 0:
+                continue
+            due = (cluster.last_automated if cluster.last_automated is not None else cluster.created) \
+                + AUTOMATED_EVERY
+            if due <= now + SLACK:
+                if record.status != "available" or cluster.paused:
+                    continue               # no snapshots of a paused or resizing cluster; resume pokes
+                self._take_automated(backends[region], cluster)
+                due = cluster.last_automated + AUTOMATED_EVERY
+            next_at = due if next_at is None else min(next_at, due)
+        regions = {region for (region, _), _cluster in clusters} | set(self._stores)
+        for region in sorted(regions):
+            expiry = self._expire(backends[region], now)
+            if expiry is not None:
+                next_at = expiry if next_at is None else min(next_at, expiry)
+        return next_at
+
+    def _expire(self, backend, now: float) -> float | None:
+        """Delete the automated snapshots of ``backend`` past their retention; the next expiry, if any.
+
+        A cluster's own: its AutomatedSnapshotRetentionPeriod, the latest one
+        always kept (0 days: none kept). Copies from another region: the
+        copy's RetentionPeriod, from when the snapshot was taken.
+        """
+        groups: dict[tuple[str, bool], list] = {}
+        days_of: dict[tuple[str, bool], int] = {}
+        for snap in list(backend.snapshots.values()):
+            if snap.snapshot_type != "automated":
+                continue
+            copied = bool(getattr(snap, "source_region", None))
+            if copied:
+                days = getattr(snap, "copy_retention_days", 7)
+            else:
+                record = backend.clusters.get(snap.cluster_identifier)
+                if record is None:
+                    continue
+                days = record.automated_snapshot_retention_period
+            key = (snap.cluster_identifier, copied)
+            groups.setdefault(key, []).append(snap)
+            days_of[key] = days
+        expired, next_at = [], None
+        for key, snaps in groups.items():
+            snaps.sort(key=lambda s: s.create_time)
+            days = days_of[key]
+            keep_latest = not key[1] and days > 0
+            for snap in snaps[:-1] if keep_latest else snaps:
+                ends = snap.create_time.replace(tzinfo=datetime.timezone.utc).timestamp() + days * DAY
+                if ends <= now + SLACK:
+                    expired.append(snap.snapshot_identifier)
+                else:
+                    next_at = ends if next_at is None else min(next_at, ends)
+        self._drop_snapshots(backend, expired)
+        return next_at
+
+    @local_hook("On AWS, automated snapshots come on Redshift's own schedule: poll "
+                "DescribeClusterSnapshots(SnapshotType='automated'), and wait the real hours.")
+    def wait_automated_snapshots(self, timeout: float = 60) -> bool:
+        """Wait until the automated-snapshot scheduler has caught up with the stack's clock.
+
+        After ``stack.local.clock.advance(8 * 3600)`` the snapshots that fell
+        due (and the deletions of expired ones) are done when this returns
+        True. False if ``timeout`` real seconds passed first.
+        """
+        self._start_scheduler()
+        target = self._clock_time()
+        self._poke()
+        return wait_until(lambda: self._swept >= target, timeout, condition=self._tick)
+
+    # -- ModifyCluster, ResizeCluster, DescribeResize (resize.py) ------------------------------
+    @moto_hook(f"{BACKEND}.modify_cluster")
+    def modify_cluster(self, original, backend, **kwargs):
+        """ModifyCluster: AutomatedSnapshotRetentionPeriod applies at once; NodeType with
+        NumberOfNodes is a classic resize (``resize.py``), which moto would only write on the record.
+
+        Every check comes before anything changes. As the API reference says,
+        "when resizing a cluster, you must specify both the number of nodes and
+        the node type even if one of the parameters does not change": one
+        without the other is refused ("No modifications were requested", the
+        answer seen in hashicorp/terraform issue #6274).
+        """
+        identifier = kwargs.get("cluster_identifier")
+        record = backend.clusters.get(identifier)
+        if record is None:
+            return original(backend, **kwargs)           # ClusterNotFound: moto's
+        if kwargs.get("new_cluster_identifier"):
+            raise not_emulated("redshift", "ModifyCluster", "renaming a cluster (NewClusterIdentifier) is not "
+                               "run locally: restore a snapshot under the new name instead")
+        retention = kwargs.get("automated_snapshot_retention_period")
+        node_type, nodes, cluster_type = (kwargs.pop(k, None) for k in ("node_type", "number_of_nodes",
+                                                                         "cluster_type"))
+        job = None
+        if node_type is not None or nodes is not None or cluster_type is not None:
+            if node_type is None or (nodes is None and cluster_type != "single-node"):
+                raise errors.InvalidParameterCombination("No modifications were requested")
+            job = self._resize_job(backend, record, node_type, nodes, cluster_type, classic=True)
+        if retention is not None:
+            kwargs["automated_snapshot_retention_period"] = _check_retention(
+                job.node_type if job else record.node_type, retention)
+        record = original(backend, **kwargs)
+        if retention is not None:
+            self._expire(backend, self._clock_time())   # a shorter period deletes at once; 0 deletes all
+            self._start_scheduler()
+            self._poke()
+        if job is not None:
+            self._start_resize(backend, record, job)
+        return record
+
+    @operation("ResizeCluster")
+    def resize_cluster(self, req):
+        """ResizeCluster (moto lacks it): elastic by default, classic with ``Classic=True``.
+
+        The answer is the cluster, ``resizing``; the rows move in a thread
+        (``resize.py``) and DescribeResize follows them. A classic resize
+        without NodeType is refused as AWS refuses it ("No modifications were
+        requested", aws/aws-sdk-go issue #2657).
+        """
+        p = req.params
+        backend = self._backend(req.region)
+        identifier = p.get("ClusterIdentifier")
+        record = backend.clusters.get(identifier)
+        if record is None:
+            raise errors.ClusterNotFoundFault(f"Cluster {identifier} not found.")
+        classic = str(p.get("Classic", "false")).lower() == "true"
+        if classic and not p.get("NodeType"):
+            raise errors.InvalidParameterCombination("No modifications were requested")
+        job = self._resize_job(backend, record, p.get("NodeType") or record.node_type, p.get("NumberOfNodes"),
+                               p.get("ClusterType"), classic)
+        self._start_resize(backend, record, job)
+        return _query_answer("ResizeCluster", {"Cluster": record})
+
+    @operation("DescribeResize")
+    def describe_resize(self, req):
+        """DescribeResize (moto lacks it): the cluster's last resize, "SUCCEEDED until the next resize"."""
+        backend = self._backend(req.region)
+        identifier = req.params.get("ClusterIdentifier")
+        if identifier not in backend.clusters:
+            raise errors.ClusterNotFoundFault(f"Cluster {identifier} not found.")
+        job = self._resizes.get((req.region, identifier))
+        if job is None:
+            raise errors.ResizeNotFoundFault(f"Resize for cluster {identifier} not found.")
+        return _query_answer("DescribeResize", job.describe())
+
+    def _backend(self, region: str):
+        from moto.redshift.models import redshift_backends
+        return redshift_backends[self.ctx.account_id][region]
+
+    def _resize_job(self, backend, record, node_type: str, nodes, cluster_type, classic: bool) -> "ResizeJob":
+        """Check a resize request as Redshift does; the job to run (nothing has changed yet)."""
+        identifier = record.cluster_identifier
+        cluster = self._cluster(backend.region_name, identifier)
+        if record.status != "available" or cluster is None or cluster.warehouse is None:
+            raise errors.InvalidClusterStateFault(
+                f"The cluster {identifier} is {record.status}: only an available cluster can be resized.")
+        if node_type not in SLICES_PER_NODE:
+            raise errors.InvalidParameterValue(f"Invalid node type: {node_type}.")
+        if cluster_type not in (None, "single-node", "multi-node"):
+            raise errors.InvalidParameterValue(
+                "Invalid cluster type. Cluster type can be one of multi-node or single-node")
+        if cluster_type == "single-node":
+            nodes = 1                  # "AWS will always silently override this value" (moto, checked on AWS)
+        nodes = int(nodes) if nodes is not None else record.number_of_nodes
+        if not 1 <= nodes <= 128:
+            raise errors.InvalidParameterValue("Number of nodes must be between 1 and 128.")
+        if cluster_type == "multi-node" and nodes < 2:
+            raise errors.InvalidParameterCombination(
+                "Number of nodes for cluster type multi-node must be greater than or equal to 2")
+        if nodes == record.number_of_nodes and node_type == record.node_type:
+            raise errors.InvalidParameterCombination("No modifications were requested")
+        if not classic:
+            if nodes == 1 or record.number_of_nodes == 1:
+                raise errors.UnsupportedOperationFault(
+                    "Elastic resize is not available to or from a single-node cluster: use classic resize "
+                    "(Classic=True).")
+            if nodes > cluster.warehouse.layout.count:
+                raise errors.UnsupportedOperationFault(
+                    f"An elastic resize keeps the cluster's {cluster.warehouse.layout.count} slices and moves "
+                    f"them to the new nodes: {nodes} nodes would leave a node without a slice. Use classic "
+                    "resize (Classic=True).")
+        return ResizeJob(node_type=node_type, nodes=nodes, classic=classic)
+
+    def _start_resize(self, backend, record, job: "ResizeJob") -> None:
+        """Mark the cluster ``resizing`` and move its rows in a thread of its own."""
+        region, identifier = backend.region_name, record.cluster_identifier
+        cluster = self._cluster(region, identifier)
+        record.status = "resizing"
+        self._resizes[(region, identifier)] = job
+        job.thread = threading.Thread(target=self._run_resize, args=(record, cluster, job),
+                                      name=f"redshift-resize-{identifier}", daemon=True)
+        job.thread.start()
+
+    def _run_resize(self, record, cluster: Cluster, job: "ResizeJob") -> None:
+        from . import resize
+        try:
+            resize.resize(cluster.warehouse, job.node_type, job.nodes, job.classic, job.progress)
+            cluster.node_type, cluster.number_of_nodes = job.node_type, job.nodes
+            cluster.slices = cluster.warehouse.layout.count
+            record.node_type, record.number_of_nodes = job.node_type, job.nodes
+            job.status = "SUCCEEDED"
+        except Exception as exc:
+            job.status = "FAILED"
+            job.message = f"The resize failed and was rolled back: {type(exc).__name__}: {exc}"
+            log.warning("resize of %s failed", record.cluster_identifier, exc_info=True)
+        finally:
+            job.ended = time.monotonic()
+            record.status = "available"
+            self._poke()
+
+    @local_hook("On AWS, poll DescribeResize until Status is SUCCEEDED or FAILED (or wait with "
+                "redshift.get_waiter('cluster_available')).")
+    def wait_resize(self, cluster_identifier: str, timeout: float = 120, region: str | None = None) -> str:
+        """Block until the cluster's resize ends; its Status (SUCCEEDED, FAILED, or IN_PROGRESS on timeout)."""
+        job = self._resizes.get((region or self.ctx.region, cluster_identifier))
+        if job is None:
+            raise KeyError(f"no resize of {cluster_identifier}")
+        if job.thread is not None:
+            job.thread.join(timeout)
+        return job.status
 
     # -- teaching hooks ---------------------------------------------------------------
     @local_hook("On AWS, poll DescribeStatement until Status is FINISHED, FAILED or ABORTED.")
@@ -716,6 +1212,7 @@ class RedshiftPlane(Plane):
             raise errors.ValidationException("Sqls must contain between 1 and 40 SQL statements.")
         parameters = list(p.get("Parameters") or [])
         batch = self._new(req, "", parameters, cluster)
+        batch.autocommit = p.get("ExecutionMode") == "AUTO_COMMIT"
         for n, sql in enumerate(sqls, 1):
             sub = Statement(id=f"{batch.id}:{n}", cluster=batch.cluster, region=batch.region,
                             database=batch.database, db_user=batch.db_user, secret_arn=batch.secret_arn,
@@ -724,7 +1221,17 @@ class RedshiftPlane(Plane):
         return self._submit(req, batch)
 
     def _run(self, st: Statement) -> None:
-        """Run a statement (or a batch's statements, in order) in a worker thread."""
+        """Run a statement (or a batch's statements, in order) in a worker thread.
+
+        ExecuteStatement autocommits: its statement commits when it ends. A batch
+        is one transaction, as the API reference says of ``Sqls``: "By default,
+        the SQL statements are run as a single transaction. If any SQL statement
+        fails, all work is rolled back." Its statements run in order in one
+        warehouse session between BEGIN and COMMIT; the first failure rolls
+        everything back and the statements after it are ABORTED. With
+        ``ExecutionMode`` AUTO_COMMIT "each SQL statement is committed
+        individually": a failure keeps the work of the statements before it.
+        """
         try:
             if st.cancelled:
                 return self._end(st, "ABORTED")
@@ -732,20 +1239,40 @@ class RedshiftPlane(Plane):
             cluster = self._cluster(st.region, st.cluster)
             if not st.is_batch:
                 return self._end(st, *self._execute(cluster, st))
-            status, error = "FINISHED", None
+            self._end(st, *self._run_batch(cluster, st))
+        except Exception as exc:       # a bug of the stand-in: FAILED, with the cause named
+            self._end(st, "FAILED", f"The local stand-in failed: {type(exc).__name__}: {exc}")
+
+    def _run_batch(self, cluster: Cluster | None, st: Statement) -> tuple[str, str | None]:
+        """A batch's statements in one session (one transaction unless AUTO_COMMIT): (status, error)."""
+        from .errors import SQLError
+        if cluster is None or cluster.warehouse is None:
+            session = None                 # _execute answers ABORTED for each
+        else:
+            session = cluster.warehouse.session()
+        status, error = "FINISHED", None
+        try:
+            if session is not None and not st.autocommit:
+                session.execute("BEGIN")
             for sub in st.subs:
                 if status != "FINISHED":
                     sub.set("ABORTED")
                     continue
                 sub.set("STARTED")
-                status, error = self._execute(cluster, sub)
+                status, error = self._execute(cluster, sub, session)
                 sub.set(status, error)
-            self._end(st, status, error)
-        except Exception as exc:       # a bug of the stand-in: FAILED, with the cause named
-            self._end(st, "FAILED", f"The local stand-in failed: {type(exc).__name__}: {exc}")
+            if session is not None and not st.autocommit:
+                try:          # all ran: COMMIT; else ROLLBACK (the failure already undid the work)
+                    session.execute("COMMIT" if status == "FINISHED" else "ROLLBACK")
+                except SQLError as exc:      # a conflict found at COMMIT (ERROR 1023): rolled back
+                    status, error = "FAILED", self._error_text(exc)
+        finally:
+            if session is not None:
+                session.close()
+        return status, error
 
-    def _execute(self, cluster: Cluster | None, st: Statement) -> tuple[str, str | None]:
-        """Run one SQL: (status, error message)."""
+    def _execute(self, cluster: Cluster | None, st: Statement, session=None) -> tuple[str, str | None]:
+        """Run one SQL (in ``session``, an engine.Session, if given): (status, error message)."""
         from .errors import QUERY_CANCELED, SQLError
         if st.cancelled:
             return "ABORTED", None
@@ -756,11 +1283,11 @@ class RedshiftPlane(Plane):
         st.query_id = next(self._query_ids)
         try:
             sql, values = to_positional(st.sql, st.parameters)
-            result = cluster.warehouse.execute(sql, values or None)
+            result = (session or cluster.warehouse).execute(sql, values or None)
         except SQLError as exc:
             if exc.code == QUERY_CANCELED or st.cancelled:
                 return "ABORTED", None
-            return "FAILED", f"ERROR: {exc.message}"
+            return "FAILED", self._error_text(exc)
         except errors.ValidationException as exc:
             return "FAILED", f"ERROR: {exc.message}"
         except Exception:
@@ -773,6 +1300,13 @@ class RedshiftPlane(Plane):
         else:
             st.result_size = 0
         return "FINISHED", None
+
+    @staticmethod
+    def _error_text(exc) -> str:
+        """DescribeStatement's ``Error`` for a SQLError: ``ERROR: message``, and its DETAIL if any
+        (``ERROR: 1023 DETAIL: Serializable isolation violation on table - 100100``)."""
+        detail = getattr(exc, "detail", None)
+        return f"ERROR: {exc.message}" + (f" DETAIL: {detail}" if detail else "")
 
     def _end(self, st: Statement, status: str, error: str | None = None) -> None:
         st.set(status, error)

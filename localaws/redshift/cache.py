@@ -19,13 +19,20 @@ How it works here:
   a referenced table invalidates the entry.
 - A result is stored only if no write to its tables happened while the
   query ran (the versions are read before and compared after).
+- Transactions (``engine.Session``): a write inside a ``BEGIN`` ... block
+  raises its tables' versions when the block COMMITs, just after DuckDB made
+  its rows visible, never before (a query in between would store the old
+  rows under the new versions); a ROLLBACK raises nothing, since nothing
+  changed. A query inside a block neither reads nor fills the cache: it sees
+  its own snapshot and its own uncommitted rows, which no other session may
+  be served. So every cached result holds committed rows only.
 
 Not cached, as on Redshift: queries with functions evaluated at each run
 (GETDATE, RANDOM...), over system tables and views, over Spectrum's
 external tables. And, a local simplification: queries over views or
 temporary tables (only the distributed tables' versions are tracked). The
 switch ``enable_result_cache_for_session`` is per session on Redshift;
-here it applies to the whole cluster (the warehouse does not know sessions).
+here it applies to the whole cluster.
 """
 from __future__ import annotations
 

@@ -11,7 +11,17 @@ sqlglot parses only some of them:
 - ``IDENTITY(seed, step)``: a DuckDB sequence and a ``nextval`` default;
 - ``PRIMARY KEY``, ``UNIQUE``, ``REFERENCES``: Redshift records them for the
   planner but never enforces them, so they are dropped (DuckDB would enforce
-  them, and only within one slice).
+  them, and only within one slice);
+- ``VARCHAR(n)`` / ``CHAR(n)``: DuckDB ignores the length, Redshift refuses a
+  longer value (``value too long for type character varying(n)``, SQLSTATE
+  22001; the length counts bytes, as Redshift's does). Each such column gets
+  a CHECK that raises that message, so INSERT, UPDATE and MERGE refuse it on
+  every slice. A length only where the DDL wrote one: Redshift's defaults for
+  a bare ``VARCHAR`` (256) and ``CHAR`` (1) are not enforced.
+
+``ALTER TABLE`` on a distributed table keeps the DuckDB column definitions
+(``TableInfo.columns_sql``, one string) in step: :func:`split_definitions`,
+:func:`definition_name` and :func:`rename_definition` work on that string.
 """
 from __future__ import annotations
 
@@ -94,6 +104,60 @@ def read_properties(tree, spec: TableSpec) -> TableSpec:
     return spec
 
 
+#: Character types whose declared length Redshift enforces -> the type's name in its message.
+LENGTH_CHECKED = {"VARCHAR": "character varying", "NVARCHAR": "character varying", "CHAR": "character",
+                  "NCHAR": "character", "BPCHAR": "character"}
+VARCHAR_MAX = 65535            # VARCHAR(MAX); CHAR(MAX) is 4096
+
+
+def length_check(name: str, kind) -> str:
+    """`` CHECK (...)`` refusing values longer than a VARCHAR(n)/CHAR(n) allows ('' for other types)."""
+    from sqlglot import exp
+
+    if not isinstance(kind, exp.DataType) or kind.this.name not in LENGTH_CHECKED or not kind.expressions:
+        return ""
+    size = kind.expressions[0].name
+    if not size.isdigit():
+        return ""
+    message = f"value too long for type {LENGTH_CHECKED[kind.this.name]}({size})"
+    return (f" CHECK (CASE WHEN strlen({quote(name)}) > {size} THEN error('{message}') ELSE TRUE END)")
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def column_definition(column, schema: str, table: str, identity: bool = True) -> tuple[str, str, str | None]:
+    """One parsed column (sqlglot ColumnDef) as DuckDB's definition, its name, and a sequence to
+    create first (IDENTITY) or None. ``identity=False``: an IDENTITY column is refused (ALTER TABLE
+    ADD COLUMN cannot add one on Redshift)."""
+    from sqlglot import exp
+
+    column = column.copy()
+    name = column.name.lower()
+    sequence_sql = None
+    for constraint in list(column.args.get("constraints") or []):
+        kind = constraint.args.get("kind")
+        if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
+            if not identity:
+                raise errors.SQLError(errors.FEATURE_NOT_SUPPORTED,
+                                      "ALTER TABLE ADD COLUMN does not support columns with type IDENTITY")
+            sequence = f'{schema}."{table}_{name}_seq"'
+            start = kind.args.get("start").sql() if kind.args.get("start") else "1"
+            step = kind.args.get("increment").sql() if kind.args.get("increment") else "1"
+            sequence_sql = f"CREATE SEQUENCE IF NOT EXISTS {sequence} START {start} INCREMENT {step}"
+            constraint.set("kind", exp.DefaultColumnConstraint(
+                this=exp.func("nextval", exp.Literal.string(sequence.replace('"', '')))))
+        elif isinstance(kind, (exp.PrimaryKeyColumnConstraint, exp.UniqueColumnConstraint,
+                               exp.Reference, exp.EncodeColumnConstraint)):
+            constraint.pop()
+    kind = column.args.get("kind")
+    if isinstance(kind, exp.DataType) and kind.expressions and kind.expressions[0].name.upper() == "MAX":
+        size = 4096 if LENGTH_CHECKED.get(kind.this.name) == "character" else VARCHAR_MAX   # VARCHAR(MAX)
+        kind.set("expressions", [exp.DataTypeParam(this=exp.Literal.number(size))])
+    return column.sql(dialect="duckdb") + length_check(name, column.args.get("kind")), name, sequence_sql
+
+
 def column_definitions(tree, schema: str, table: str) -> tuple[list[str], list[str], list[str]]:
     """The DuckDB column definitions of a CREATE TABLE, its column names, and sequences to create.
 
@@ -106,20 +170,45 @@ def column_definitions(tree, schema: str, table: str) -> tuple[list[str], list[s
     for column in tree.this.expressions:
         if not isinstance(column, exp.ColumnDef):
             continue                              # PRIMARY KEY (...), FOREIGN KEY (...): not enforced
-        column = column.copy()
-        name = column.name.lower()
-        for constraint in list(column.args.get("constraints") or []):
-            kind = constraint.args.get("kind")
-            if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
-                sequence = f'{schema}."{table}_{name}_seq"'
-                start = kind.args.get("start").sql() if kind.args.get("start") else "1"
-                step = kind.args.get("increment").sql() if kind.args.get("increment") else "1"
-                sequences.append(f"CREATE SEQUENCE IF NOT EXISTS {sequence} START {start} INCREMENT {step}")
-                constraint.set("kind", exp.DefaultColumnConstraint(
-                    this=exp.func("nextval", exp.Literal.string(sequence.replace('"', '')))))
-            elif isinstance(kind, (exp.PrimaryKeyColumnConstraint, exp.UniqueColumnConstraint,
-                                   exp.Reference)):
-                constraint.pop()
-        definitions.append(column.sql(dialect="duckdb"))
+        definition, name, sequence = column_definition(column, schema, table)
+        definitions.append(definition)
         names.append(name)
+        if sequence:
+            sequences.append(sequence)
     return definitions, names, sequences
+
+
+# -- the column definitions string of a distributed table (ALTER TABLE) ---------------------
+def split_definitions(columns_sql: str) -> list[str]:
+    """``a INT, b DECIMAL(10, 2) CHECK (...)`` -> one string per column (commas inside
+    parentheses and quotes kept)."""
+    parts, depth, start, quoted = [], 0, 0, None
+    for i, char in enumerate(columns_sql):
+        if quoted:
+            quoted = None if char == quoted else quoted
+        elif char in "'\"":
+            quoted = char
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "," and depth == 0:
+            parts.append(columns_sql[start:i].strip())
+            start = i + 1
+    parts.append(columns_sql[start:].strip())
+    return [p for p in parts if p]
+
+
+def definition_name(definition: str) -> str:
+    """The column a DuckDB column definition defines (``"a b" INT`` -> ``a b``)."""
+    import re
+
+    match = re.match(r'\s*("(?:[^"]|"")*"|[^\s"]+)', definition)
+    name = match.group(1)
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+def rename_definition(definition: str, old: str, new: str) -> str:
+    """The definition of column ``old`` under the name ``new`` (its length CHECK follows it)."""
+    import re
+
+    rest = definition.strip()[len(re.match(r'("(?:[^"]|"")*"|[^\s"]+)', definition.strip()).group(1)):]
+    return quote(new) + rest.replace(f"strlen({quote(old)})", f"strlen({quote(new)})")

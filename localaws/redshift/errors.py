@@ -28,6 +28,16 @@ FEATURE_NOT_SUPPORTED = "0A000"
 INVALID_PASSWORD = "28P01"
 QUERY_CANCELED = "57014"
 INTERNAL_ERROR = "XX000"
+STRING_DATA_RIGHT_TRUNCATION = "22001"     # value too long for type character varying(n)
+NOT_NULL_VIOLATION = "23502"
+CARDINALITY_VIOLATION = "21000"
+DUPLICATE_COLUMN = "42701"
+AMBIGUOUS_COLUMN = "42702"
+INVALID_TABLE_DEFINITION = "42P16"
+
+#: Redshift's MERGE when a target row matches several source rows (the MERGE page's usage notes
+#: show the message; the SQLSTATE is not documented: PostgreSQL's MERGE says 21000 here).
+MERGE_DUPLICATES = "Found multiple matches to update the same tuple."
 
 
 class SQLError(Exception):
@@ -36,6 +46,53 @@ class SQLError(Exception):
     def __init__(self, code: str, message: str, position: int | None = None):
         super().__init__(message)
         self.code, self.message, self.position = code, message, position
+
+
+# -- DuckDB's words -> Redshift's ----------------------------------------------------------
+#: DuckDB's names of types in conversion errors -> the words of PostgreSQL 8.0's message
+#: (``invalid input syntax for integer: "x"``), which Redshift still prints.
+INPUT_SYNTAX = {"INT16": "integer", "INT32": "integer", "INT64": "type bigint", "INT128": "type numeric",
+                "UINT8": "integer", "BOOL": "type boolean", "DOUBLE": "type double precision",
+                "FLOAT": "type real", "DATE": "type date", "TIMESTAMP": "type timestamp",
+                "TIME": "type time", "DECIMAL": "type numeric"}
+OUT_OF_RANGE = {"INT16": "smallint", "INT32": "integer", "INT64": "bigint"}
+
+#: (pattern on DuckDB's message, SQLSTATE, Redshift's message) - the first that matches wins.
+DUCKDB_MESSAGES = [
+    (r"value too long for type (character(?: varying)?\(\d+\))", STRING_DATA_RIGHT_TRUNCATION,
+     lambda m: f"value too long for type {m.group(1)}"),
+    (r"NOT NULL constraint failed: (?:\S*\.)?(\S+)", INTERNAL_ERROR,
+     lambda m: f"Cannot insert a NULL value into column {m.group(1).strip(chr(34))}"),
+    (r"^Division by zero", DIVISION_BY_ZERO, lambda m: "division by zero"),
+    (r"^Could not convert string ['\"](.*)['\"] to (\w+)", INVALID_TEXT_REPRESENTATION,
+     lambda m: f'invalid input syntax for {INPUT_SYNTAX.get(m.group(2), "type " + m.group(2).lower())}: '
+               f'"{m.group(1)}"'),
+    (r"^invalid (date|timestamp|time) field format: \"(.*?)\"", INVALID_TEXT_REPRESENTATION,
+     lambda m: f'invalid input syntax for type {m.group(1)}: "{m.group(2)}"'),
+    (r"^Type \w+ with value \S+ can't be cast because the value is out of range for the destination "
+     r"type (INT16|INT32|INT64)", NUMERIC_OUT_OF_RANGE, lambda m: f"{OUT_OF_RANGE[m.group(1)]} out of range"),
+    (r'^Referenced column "([^"]+)" not found', UNDEFINED_COLUMN, lambda m: f'column "{m.group(1)}" does not exist'),
+    (r'^Table "([^"]+)" does not have a column named "([^"]+)"', UNDEFINED_COLUMN,
+     lambda m: f"column {m.group(1)}.{m.group(2)} does not exist"),
+    (r'^Referenced table "([^"]+)" not found', UNDEFINED_TABLE,
+     lambda m: f'missing FROM-clause entry for table "{m.group(1)}"'),
+    (r"^Table with name (\S+?) does not exist", UNDEFINED_TABLE,
+     lambda m: f'relation "{m.group(1).split(".")[-1]}" does not exist'),
+    (r'^Ambiguous reference to column name "([^"]+)"', AMBIGUOUS_COLUMN,
+     lambda m: f'column reference "{m.group(1)}" is ambiguous'),
+]
+
+
+def from_duckdb(code: str, message: str) -> tuple[str, str]:
+    """The SQLSTATE and message Redshift reports for what DuckDB said (``code`` is the
+    SQLSTATE chosen from DuckDB's exception type; kept when no rule below knows the message)."""
+    import re
+
+    for pattern, redshift_code, text in DUCKDB_MESSAGES:
+        match = re.search(pattern, message)
+        if match:
+            return redshift_code, text(match)
+    return code, message
 
 
 # -- the Redshift API (query protocol): codes and statuses from botocore's model --------
@@ -100,3 +157,16 @@ class InvalidClusterSnapshotStateFault(AWSError):
 class UnknownSnapshotCopyRegionFault(AWSError):
     """EnableSnapshotCopy to a region Redshift does not have (or the cluster's own region)."""
     status = 404
+
+
+# -- resizes (resize.py): codes and statuses from botocore's model --------------------------
+class ResizeNotFoundFault(AWSError):
+    """DescribeResize of a cluster that was never resized."""
+    code = "ResizeNotFound"
+    status = 404
+
+
+class UnsupportedOperationFault(AWSError):
+    """An elastic resize to or from a single-node cluster (classic resize does that)."""
+    code = "UnsupportedOperation"
+    status = 400

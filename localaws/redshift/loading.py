@@ -24,6 +24,12 @@ staged once with the table's own column definitions, then routed to their
 slices by DISTSTYLE, so a COPY and an INSERT of the same rows leave every
 slice with the same rows.
 
+A COPY into an **empty** table with a SORTKEY leaves every slice sorted
+(SVV_TABLE_INFO.unsorted 0), as Redshift does: "When data is initially
+loaded into the empty table, the rows are stored on disk in sorted order"
+(the guide's *Sort keys* page). Into a table that already has rows, the new
+rows join the unsorted region until VACUUM.
+
 **UNLOAD** runs a query and writes its result under an S3 prefix: by default
 one file per slice (``<prefix>0000_part_00``, ``0001_part_00``...: every
 slice writes its share at once), one file with ``PARALLEL OFF``
@@ -48,7 +54,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import errors, storage
+from . import ddl, errors, storage
 
 #: SQLSTATE of COPY's and UNLOAD's failures: Redshift reports them as internal errors (XX000).
 LOAD_FAILED = errors.INTERNAL_ERROR
@@ -342,7 +348,7 @@ def target_columns(cursor, table: storage.TableInfo, columns: list[str] | None) 
     """The loaded columns with their types, VARCHAR lengths and NOT NULL (from the catalog's definitions)."""
     described = cursor.execute(f"DESCRIBE {table.qualified}").fetchall()
     definitions = {}
-    for definition in _split_top_level(table.columns_sql):
+    for definition in ddl.split_definitions(table.columns_sql):
         match = re.match(r'\s*("(?:[^"]|"")*"|\S+)\s+(.*)', definition, re.DOTALL)
         if match:
             name = match.group(1).strip('"').replace('""', '"')
@@ -357,18 +363,6 @@ def target_columns(cursor, table: storage.TableInfo, columns: list[str] | None) 
         raise errors.SQLError(errors.UNDEFINED_COLUMN,
                               f'column "{missing[0]}" of relation "{table.name}" does not exist')
     return [by_name[c] for c in wanted]
-
-
-def _split_top_level(text: str) -> list[str]:
-    """``a INT, b DECIMAL(10, 2)`` -> the two definitions (commas inside parentheses kept)."""
-    parts, depth, start = [], 0, 0
-    for i, char in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            parts.append(text[start:i])
-            start = i + 1
-    parts.append(text[start:])
-    return parts
 
 
 # -- reading the files -------------------------------------------------------------------
@@ -578,8 +572,8 @@ def check(cursor, records: list[Record], columns: list[TargetColumn]):
             tests = []
             if column.not_null:
                 tests.append(f"{field_} IS NULL")
-            if column.is_char and column.length > 0:
-                tests.append(f"length({field_}) > {column.length}")
+            if column.is_char and column.length > 0:      # VARCHAR(n) counts bytes, as on Redshift
+                tests.append(f"strlen({field_}) > {column.length}")
             elif not column.is_char:
                 tests.append(f"({field_} IS NOT NULL AND TRY_CAST({field_} AS {column.duckdb_type}) IS NULL)")
             if not tests:
@@ -637,6 +631,7 @@ def copy(warehouse, sql: str, query_id: int) -> int:
         bad = len(rejected) + len(refused)
         if bad > o.maxerror:
             return None, refused
+        empty = bool(table.sortkey) and not cursor.execute(f"SELECT 1 FROM {table.qualified} LIMIT 1").fetchall()
         cursor.register("__copy_text", staged)
         try:
             casts = ", ".join(f"CAST(c{i} AS {c.duckdb_type}) AS {storage.quote(c.name)}"
@@ -646,6 +641,8 @@ def copy(warehouse, sql: str, query_id: int) -> int:
                                              f"SELECT {casts} FROM __copy_text {keep} ORDER BY __seq", None)
         finally:
             cursor.unregister("__copy_text")
+        if empty and count:      # the first load of a table with a SORTKEY lands sorted (module docstring)
+            warehouse.storage.vacuum(cursor, table)
         return count, refused
 
     count, refused = warehouse.transaction(work)
@@ -688,7 +685,7 @@ def _log_load(warehouse, query_id, table, o, records, refused, files, size, star
                        [query_id, "completed" if count is not None else "failed", warehouse.database,
                         f"{table.schema}.{table.name}", started, now, o.source, o.format.lower(), count or 0,
                         len(files), size, len(rows), o.iam_role])
-    warehouse.transaction(work)
+    warehouse.transaction(work, own=True)   # kept even when the COPY's block rolls back
 
 
 # -- UNLOAD --------------------------------------------------------------------------------

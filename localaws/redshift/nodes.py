@@ -4,7 +4,9 @@ A slice is a share of a compute node's CPU, memory and disk; every table's
 rows are spread over all slices of the cluster, and a query works on all of
 them in parallel. The count per node type is fixed by AWS ("default slices
 per node": a classic resize keeps it, an elastic resize may move slices
-between nodes but keeps the cluster's total).
+between nodes but keeps the cluster's total: Redshift "aims to maintain the
+same number of data slices", AWS Knowledge Center, "How does elastic resize
+work in Amazon Redshift?"; see ``resize.py``).
 
 Source: Amazon Redshift Management Guide, "Amazon Redshift provisioned
 clusters", section "Node type details"

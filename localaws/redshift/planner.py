@@ -27,12 +27,17 @@ DS_BCAST_INNER. After a join the result is distributed like the side(s) that
 did not move, which decides the next join. Redshift's optimizer also weighs
 statistics and may choose differently; the plan here states the rule.
 
-EXPLAIN does not run the query. The query itself always runs over every
-slice's rows through DuckDB, whatever the plan says.
+EXPLAIN does not run the query. When the query runs per slice (``mpp.py``),
+the plan shows its aggregation in two steps: ``XN HashAggregate`` (or ``XN
+Aggregate`` without GROUP BY) *partial* on each slice, then ``XN Network``
+(send to leader), then the *final* one on the leader, which also sorts. The
+last line says whether the query runs that way or gathered (and why).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from . import mpp
 
 
 @dataclass
@@ -157,15 +162,44 @@ def explain(select, lookup, nodes: int) -> list[str]:
             tree = Node(f"XN Nested Loop {step}", [], [tree, scan])
         outer = after_join(outer, inner, step, pairs)
         aliases.add(inner.alias)
-    if select.args.get("group") or any(select.find_all(exp.AggFunc)):
-        tree = Node("XN HashAggregate", [], [tree])
-    if select.args.get("order"):
-        keys = ", ".join(o.this.sql(dialect="redshift") for o in select.args["order"].expressions)
-        tree = Node("XN Merge", [f"Merge Key: {keys}"],
-                    [Node("XN Network", ["Send to leader"], [Node("XN Sort", [f"Sort Key: {keys}"], [tree])])])
+    try:
+        split = mpp.split(select, lambda schema, name: lookup(schema, name)[0])
+        how = "each slice runs its step at once, the leader merges their results (mpp.py)"
+    except mpp.Gathered as reason:
+        split, how = None, f"runs gathered, as one DuckDB query over all slices (mpp.py: {reason})"
+    keys = ", ".join(o.this.sql(dialect="redshift") for o in select.args["order"].expressions) \
+        if select.args.get("order") else None
+    if split is not None and split.aggregated:
+        tree = aggregate_steps(tree, split)
+        if keys:                         # the leader sorts what it merged
+            tree = Node("XN Sort", [f"Sort Key: {keys}"], [tree])
     else:
-        tree = Node("XN Network", ["Send to leader"], [tree])
-    return tree.lines() + ["----- localaws: join steps follow the DISTSTYLE/DISTKEY rule of planner.py -----"]
+        if select.args.get("group") or any(select.find_all(exp.AggFunc)):
+            tree = Node("XN HashAggregate", [], [tree])
+        if keys:
+            tree = Node("XN Merge", [f"Merge Key: {keys}"],
+                        [Node("XN Network", ["Send to leader"], [Node("XN Sort", [f"Sort Key: {keys}"], [tree])])])
+        else:
+            tree = Node("XN Network", ["Send to leader"], [tree])
+    return tree.lines() + ["----- localaws: join steps follow the DISTSTYLE/DISTKEY rule of planner.py -----",
+                           f"----- localaws: {how} -----"]
+
+
+def aggregate_steps(tree: Node, split) -> Node:
+    """The aggregation of a query that runs per slice (mpp.py): partial on the slices, final on the leader.
+
+    ``XN HashAggregate`` groups (GROUP BY), ``XN Aggregate`` makes one row. When
+    the GROUP BY has the DISTKEY every group is whole on one slice, so the
+    slices' aggregates are already final and the leader only gathers them.
+    """
+    name = "XN HashAggregate" if split.grouped else "XN Aggregate"
+    if split.whole_groups:
+        slices = Node(name, ["Final on each slice: the GROUP BY has the DISTKEY, each group is on one slice"],
+                      [tree])
+        return Node("XN Network", ["Send to leader"], [slices])
+    partial = Node(name, ["Partial: each slice aggregates its own rows"], [tree])
+    return Node(name, ["Final: the leader merges the slices' partial aggregates"],
+                [Node("XN Network", ["Send to leader"], [partial])])
 
 
 def scan_filter(select, alias: str) -> list[str]:

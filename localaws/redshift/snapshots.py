@@ -30,6 +30,12 @@ all, never half.
 no remaining manifest names (:meth:`SnapshotStore.collect_garbage`): a
 mark-and-sweep over the manifests.
 
+**Automated snapshots** (``api.py`` takes them every 8 hours of the stack's
+clock, and deletes them at the end of the retention period or with their
+cluster) are stored by the same :meth:`SnapshotStore.save`: an automated
+snapshot after a small change uploads only the changed blocks, like a manual
+one, and both kinds share blocks.
+
 Differences from AWS a learner can see:
 
 - The snapshot bucket is an ordinary S3 bucket of the stack
@@ -259,11 +265,13 @@ class SnapshotStore:
         return pq.read_table(io.BytesIO(self.s3.read(self.uri(key))))
 
     # -- deleting ----------------------------------------------------------------
-    def delete(self, snapshot_id: str) -> int:
-        """Remove the snapshot's manifest, then the blocks nobody needs any more; the blocks deleted."""
-        if not self.s3.bucket_exists(self.bucket):
+    def delete(self, *snapshot_ids: str) -> int:
+        """Remove the snapshots' manifests, then the blocks nobody needs any more; the blocks deleted.
+
+        Several at once (the automated snapshots of a deleted cluster) cost one sweep."""
+        if not snapshot_ids or not self.s3.bucket_exists(self.bucket):
             return 0
-        self.s3.delete([self.uri(self.manifest_key(snapshot_id))])
+        self.s3.delete([self.uri(self.manifest_key(snapshot_id)) for snapshot_id in snapshot_ids])
         return self.collect_garbage()
 
     def collect_garbage(self) -> int:
@@ -288,8 +296,6 @@ def restore(warehouse, manifest: dict, store: SnapshotStore) -> int:
     count (a restore to another NodeType or NumberOfNodes), the rows are
     distributed again by each table's DISTSTYLE, as Redshift does.
     """
-    import pyarrow as pa
-
     same_layout = manifest.get("slices") == warehouse.layout.count \
         and manifest.get("number_of_nodes") == warehouse.number_of_nodes
     catalog = storage.CATALOG_SCHEMA
@@ -321,10 +327,27 @@ def restore(warehouse, manifest: dict, store: SnapshotStore) -> int:
             else:
                 # ALL tables: one node's copy is the whole table.
                 slices = t["slices"][:1] if t["diststyle"] == "ALL" else t["slices"]
-                parts = [store.block(b["key"]) for s in slices for b in s["blocks"]]
-                if parts:
-                    cursor.register("__block", pa.concat_tables(parts))
-                    loaded += warehouse.storage.insert(cursor, table, None, "SELECT * FROM __block", None)
-                    cursor.unregister("__block")
+                loaded += redistribute(cursor, warehouse.storage, table,
+                                       [store.block(b["key"]) for s in slices for b in s["blocks"]])
     warehouse.transaction(work)
     return loaded
+
+
+def redistribute(cursor, storage_: storage.Storage, table: storage.TableInfo, parts: list) -> int:
+    """Route a table's rows (``parts``: pyarrow tables) to its slices on ``storage_``'s layout; the rows.
+
+    Each row goes where its DISTSTYLE sends it on *that* layout: KEY by the
+    hash of the DISTKEY modulo the slice count, EVEN round robin, ALL a copy
+    on every node. This is how a restore to another node count, and a
+    classic resize (``resize.py``), spread rows over a new number of slices.
+    """
+    import pyarrow as pa
+
+    parts = [part for part in parts if part.num_rows]
+    if not parts:
+        return 0
+    cursor.register("__rows", pa.concat_tables(parts))
+    try:
+        return storage_.insert(cursor, table, None, "SELECT * FROM __rows", None)
+    finally:
+        cursor.unregister("__rows")

@@ -37,9 +37,15 @@ Here the same steps run on this machine, at a small scale:
 The filter is pushed down only where that cannot change the answer: WHERE
 conjuncts whose columns all belong to the external table, in a SELECT
 without outer joins. The statement keeps its WHERE clause as well, so a
-pushed filter only removes rows early. Aggregation is not pushed down (real
-Spectrum also computes partial aggregates in its layer): here the leader
-aggregates the filtered rows.
+pushed filter only removes rows early.
+
+Aggregation is pushed down too, as the Spectrum layer does, for a SELECT
+that aggregates one external table with what partial results can give
+(``count``, ``sum``, ``min``, ``max``, ``avg``; ``mpp.split_external``):
+each worker aggregates the rows of all its files and sends back only its
+partial groups (``s3query_returned_rows`` far below ``s3_scanned_rows``);
+the leader merges them (mpp.py's leader step). Any other statement gets the
+filtered rows, and the cluster aggregates them.
 """
 from __future__ import annotations
 
@@ -52,11 +58,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from . import errors, storage
+from . import errors, mpp, storage
 from .loading import Parser
 
 #: The Spectrum workers of one cluster (threads; AWS scales its layer to thousands of nodes).
 WORKERS = 4
+
+#: A worker's name for the rows of its files, when it aggregates them.
+ROWS = "__rows"
 
 RS = storage.CATALOG_SCHEMA
 
@@ -306,17 +315,22 @@ class Spectrum:
         schemas = self.schemas()
         made = []
         try:
-            for ref in [t for t in tree.find_all(exp.Table) if t.db.lower() in schemas]:
+            refs = [t for t in tree.find_all(exp.Table) if t.db.lower() in schemas]
+            for ref in refs:
                 with self.lock:
                     self.counter += 1
                     name = f"spectrum_q{query_id}_{self.counter}"
                 table = self.describe(schemas[ref.db.lower()], ref.name.lower())
                 alias = ref.alias or ref.name
-                self.materialize(name, table, ref, tree, query_id)
+                pushed = self.aggregation(tree, ref, table) if len(refs) == 1 else None
+                partials = self.materialize(name, table, ref, tree, query_id, pushed)
                 made.append(name)
                 ref.replace(exp.Table(this=exp.to_identifier(name), db=exp.to_identifier("main"),
                                       catalog=exp.to_identifier("memory"),
                                       alias=exp.TableAlias(this=exp.to_identifier(alias))))
+                if partials is not None:    # the table stays empty: mpp.py merges the workers' partials
+                    made.append(partials)
+                    tree.meta[mpp.EXTERNAL] = (pushed, f"memory.main.{storage.quote(partials)}")
         except BaseException:
             Scan(self.warehouse, tree, made).drop()
             raise
@@ -358,6 +372,17 @@ class Spectrum:
         return table
 
     # -- pushdown --------------------------------------------------------------------------
+    @staticmethod
+    def aggregation(tree, ref, table: ExternalTable):
+        """mpp's plan for the workers to aggregate their files (a SELECT aggregating this one table
+        with partial aggregates), or None: they send the filtered rows."""
+        if not mpp.ENABLED:
+            return None
+        try:
+            return mpp.split_external(tree, ref, dict(table.all_columns))
+        except mpp.Gathered:
+            return None
+
     @staticmethod
     def needed_columns(table: ExternalTable, ref, tree) -> list[str]:
         """The columns of ``table`` the statement can use (all of them for ``*``)."""
@@ -440,8 +465,14 @@ class Spectrum:
                         tasks.append(Task(bucket, obj["Key"], obj["Size"], values))
         return tasks
 
-    def materialize(self, name: str, table: ExternalTable, ref, tree, query_id: int) -> None:
-        """Scan ``table`` with the workers into the temporary table ``memory.main.<name>``."""
+    def materialize(self, name: str, table: ExternalTable, ref, tree, query_id: int, pushed=None) -> str | None:
+        """Scan ``table`` with the workers into the temporary table ``memory.main.<name>``.
+
+        With ``pushed`` (an mpp.Plan) the workers aggregate: ``<name>`` stays
+        empty (the statement's columns), and their partial results go to the
+        table whose name is returned.
+        """
+        import duckdb
         from sqlglot import exp
 
         columns = self.needed_columns(table, ref, tree) or [table.all_columns[0][0]]
@@ -455,20 +486,35 @@ class Spectrum:
         select = tree if isinstance(tree, exp.Select) else tree.find(exp.Select)
         limit = select.args.get("limit") if select is not None else None
         if limit is not None and limit.expression.sql() == "0":      # a describe (LIMIT 0): read nothing
-            return
+            return None
+        partials, into, partial_sql = None, target, None
+        if pushed is not None:          # the partials' columns: the slice step's, over the empty table
+            local = exp.Table(this=exp.to_identifier(name), db=exp.to_identifier("main"),
+                              catalog=exp.to_identifier("memory"))
+            with self.warehouse.cursor() as cursor:
+                try:
+                    described = cursor.execute(f"DESCRIBE {pushed.slice_sql(lambda s: local.copy())}").fetchall()
+                except duckdb.Error:
+                    described = None          # not a query the workers can run: they send rows
+                if described:
+                    partials = f"{name}_partials"
+                    into = f"memory.main.{storage.quote(partials)}"
+                    cursor.execute(f"CREATE TABLE {into} (" +
+                                   ", ".join(f"{storage.quote(c[0])} {c[1]}" for c in described) + ")")
+                    partial_sql = pushed.slice_sql(lambda s: exp.Table(this=exp.to_identifier(ROWS)))
         tasks = self.tasks(table, partitions)
         where = " AND ".join(f"({f.sql(dialect='duckdb')})" for f in filters) or "TRUE"
         shares = [Share(worker=i) for i in range(min(WORKERS, len(tasks)))]
         for i, task in enumerate(sorted(tasks, key=lambda t: -t.size)):     # biggest first, round robin
             shares[i % len(shares)].parts.append(task)
-        futures = [self.pool.submit(self.work, share, table, columns, where) for share in shares]
+        futures = [self.pool.submit(self.work, share, table, columns, where, partial_sql) for share in shares]
         for future in futures:
             future.result()
         with self.warehouse.cursor() as cursor:
             for share in shares:
                 for part in share.parts:
                     cursor.register("__partial", part)
-                    cursor.execute(f"INSERT INTO {target} SELECT * FROM __partial")
+                    cursor.execute(f"INSERT INTO {into} SELECT * FROM __partial")
                     cursor.unregister("__partial")
             cursor.executemany(
                 f"INSERT INTO {RS}.svl_s3query VALUES (100, ?, 0, 0, ?, ?, to_timestamp(?)::TIMESTAMP, "
@@ -477,9 +523,12 @@ class Spectrum:
                   s.start, s.end, int((s.end - s.start) * 1e6), f"{table.schema}.{table.name}", table.format,
                   "t" if table.partition_keys else "f", s.scanned_rows, s.scanned_bytes, s.returned_rows,
                   s.returned_bytes, s.files, len(table.partitions), len(partitions)) for s in shares])
+        return partials
 
-    def work(self, share: Share, table: ExternalTable, columns: list[str], where: str) -> None:
-        """One Spectrum worker: read its objects, filter and project each one, keep the partials."""
+    def work(self, share: Share, table: ExternalTable, columns: list[str], where: str,
+             partial_sql: str | None = None) -> None:
+        """One Spectrum worker: read its objects, filter and project each one, keep the partials;
+        with ``partial_sql`` (mpp's slice step over ROWS), aggregate all of them and keep that."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -518,6 +567,11 @@ class Spectrum:
                 share.returned_rows += part.num_rows
                 share.returned_bytes += part.nbytes
                 share.parts.append(part)
+            if partial_sql is not None and share.parts:     # only the partial groups go back
+                cursor.register(ROWS, pa.concat_tables(share.parts))
+                partial = cursor.sql(partial_sql).to_arrow_table()
+                cursor.unregister(ROWS)
+                share.parts, share.returned_rows, share.returned_bytes = [partial], partial.num_rows, partial.nbytes
         finally:
             cursor.close()
             share.end = time.time()

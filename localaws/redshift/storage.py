@@ -29,6 +29,11 @@ one column).
 
 The catalog (distribution, sort key, per-slice row counts) lives in the
 DuckDB schema ``_rs``, so it survives a restart with the data.
+
+ALTER TABLE rebuilds every slice table with the new column definitions, rows
+kept in their order (:meth:`Storage.rebuild`), or renames them all
+(:meth:`Storage.rename`); MERGE runs its steps on every slice in one
+transaction (:meth:`Storage.merge`, :class:`MergePlan`).
 """
 from __future__ import annotations
 
@@ -80,27 +85,51 @@ class TableInfo:
 
 
 class Layout:
-    """The cluster's slices: ``nodes`` compute nodes of ``per_node`` slices each.
+    """The cluster's slices: ``count`` slices on ``nodes`` compute nodes.
 
-    Slice numbers run across the cluster (node 0 has slices 0..per_node-1,
-    node 1 the next ones...), as STV_SLICES shows them.
+    A new cluster has ``per_node`` slices on every node (the node type's
+    default, ``nodes.py``), so ``count = nodes * per_node``. Slice numbers run
+    across the cluster (node 0 has the first slices, node 1 the next ones...),
+    as STV_SLICES shows them.
+
+    A resize changes the layout (``resize.py``): a *classic* resize gives the
+    new node count the node type's default slices; an *elastic* resize keeps
+    ``count`` and spreads those slices over the new nodes, so a node may hold
+    more or fewer than ``per_node``. Slice ``s`` is then on node
+    ``s * nodes // count``: runs of consecutive slices, as even as they can be.
     """
 
-    def __init__(self, nodes: int, per_node: int):
+    def __init__(self, nodes: int, per_node: int, count: int | None = None):
         self.nodes, self.per_node = nodes, per_node
-        self.count = nodes * per_node
+        self.count = nodes * per_node if count is None else count
+        if not 1 <= self.nodes <= self.count:
+            raise ValueError(f"{self.count} slices cannot be spread over {self.nodes} nodes")
 
     def node_of(self, slice_: int) -> int:
-        return slice_ // self.per_node
+        return slice_ * self.nodes // self.count
+
+    def first_slice(self, node: int) -> int:
+        """The lowest-numbered slice of ``node`` (where a DISTSTYLE ALL table keeps that node's copy)."""
+        return -(-node * self.count // self.nodes)
 
     def slices_of(self, table: TableInfo) -> list[int]:
         """The slices that hold a share of ``table``: all, or for ALL each node's first slice."""
         if table.diststyle == "ALL":
-            return [node * self.per_node for node in range(self.nodes)]
+            return [self.first_slice(node) for node in range(self.nodes)]
         return list(range(self.count))
 
     def slice_table(self, table: TableInfo, slice_: int) -> str:
         return f"slice_{slice_}.{table.physical_name}"
+
+    def reshape(self, other: "Layout") -> None:
+        """Become ``other``, in place: the warehouse, its Storage and its readers share this object."""
+        self.nodes, self.per_node, self.count = other.nodes, other.per_node, other.count
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Layout) and (self.nodes, self.count) == (other.nodes, other.count)
+
+    def __repr__(self) -> str:
+        return f"Layout(nodes={self.nodes}, count={self.count})"
 
 
 class Storage:
@@ -138,14 +167,19 @@ class Storage:
             raise errors.SQLError(errors.DUPLICATE_TABLE, f'relation "{name}" already exists')
         table_id = cursor.execute(f"SELECT nextval('{CATALOG_SCHEMA}.table_ids')").fetchone()[0]
         table = TableInfo(table_id, schema, name, diststyle, distkey, sortkey, columns_sql)
-        for slice_ in self.layout.slices_of(table):
-            cursor.execute(f"CREATE TABLE {self.layout.slice_table(table, slice_)} ({columns_sql})")
-        self.create_view(cursor, table)
         cursor.execute(f"INSERT INTO {CATALOG_SCHEMA}.tables VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
                        [table_id, schema, name, diststyle, distkey, sortkey, interleaved, columns_sql])
-        cursor.execute(f"INSERT INTO {CATALOG_SCHEMA}.slice_rows SELECT ?, s, 0, 0 FROM unnest(?) t(s)",
-                       [table_id, self.layout.slices_of(table)])
+        self.place(cursor, table)
         return table
+
+    def place(self, cursor, table: TableInfo) -> None:
+        """The physical side of a catalogued table on this layout: its (empty) slice tables, the
+        view users query, and a zero row count per slice (CREATE TABLE; a resize re-places tables)."""
+        for slice_ in self.layout.slices_of(table):
+            cursor.execute(f"CREATE TABLE {self.layout.slice_table(table, slice_)} ({table.columns_sql})")
+        self.create_view(cursor, table)
+        cursor.execute(f"INSERT INTO {CATALOG_SCHEMA}.slice_rows SELECT ?, s, 0, 0 FROM unnest(?) t(s)",
+                       [table.table_id, self.layout.slices_of(table)])
 
     def create_view(self, cursor, table: TableInfo) -> None:
         """The name users query: every slice's rows (for ALL, the first node's copy)."""
@@ -252,3 +286,134 @@ class Storage:
         if not table.sortkey:   # no sort key: nothing is "unsorted"
             cursor.execute(f"UPDATE {CATALOG_SCHEMA}.slice_rows SET sorted_rows = rows WHERE table_id = ?",
                            [table.table_id])
+
+    # -- ALTER TABLE and MERGE (engine.py reads the statements; these do the slices' part) --------
+    def name_taken(self, cursor, schema: str, name: str) -> bool:
+        """Is ``schema.name`` a distributed table, a view or a DuckDB table already?"""
+        return bool(self.lookup(cursor, schema, name) or cursor.execute(
+            "SELECT 1 FROM duckdb_views() WHERE database_name = current_database() AND schema_name = ? "
+            "AND view_name = ? UNION ALL SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?", [schema, name, schema, name]).fetchone())
+
+    def rebuild(self, cursor, table: TableInfo, columns_sql: str, select_sql: str, columns: list[str],
+                distkey: str | None = None, sortkey: list[str] | None = None) -> TableInfo:
+        """ALTER TABLE ADD / DROP / RENAME COLUMN: every slice table made anew with ``columns_sql``.
+
+        Each slice keeps its rows, in their order (so the sorted region stays
+        sorted): ``select_sql`` picks them from the old slice table, into the
+        new table's ``columns`` (a column left out gets its DEFAULT, and NOT
+        NULL and the VARCHAR length checks apply). The view and the catalog
+        (definitions, DISTKEY, SORTKEY) follow.
+        """
+        into = ", ".join(quote(c) for c in columns)
+        for slice_ in self.layout.slices_of(table):
+            name = self.layout.slice_table(table, slice_)
+            cursor.execute(f"CREATE OR REPLACE TEMP TABLE __rebuild AS SELECT {select_sql} FROM {name}")
+            cursor.execute(f"DROP TABLE {name}")
+            cursor.execute(f"CREATE TABLE {name} ({columns_sql})")
+            cursor.execute(f"INSERT INTO {name} ({into}) SELECT * FROM __rebuild")
+        cursor.execute("DROP TABLE IF EXISTS __rebuild")
+        table.columns_sql = columns_sql
+        table.distkey = table.distkey if distkey is None else distkey
+        table.sortkey = table.sortkey if sortkey is None else sortkey
+        cursor.execute(f"UPDATE {CATALOG_SCHEMA}.tables SET columns_sql = ?, distkey = ?, sortkey = ? "
+                       f"WHERE table_id = ?", [columns_sql, table.distkey, table.sortkey, table.table_id])
+        self.create_view(cursor, table)
+        return table
+
+    def rename(self, cursor, table: TableInfo, new_name: str) -> TableInfo:
+        """ALTER TABLE ... RENAME TO: every slice table, the view and the catalog row take the new name."""
+        if self.name_taken(cursor, table.schema, new_name):
+            raise errors.SQLError(errors.DUPLICATE_TABLE, f'relation "{new_name}" already exists')
+        cursor.execute(f"DROP VIEW {table.qualified}")
+        renamed = TableInfo(table.table_id, table.schema, new_name, table.diststyle, table.distkey,
+                            table.sortkey, table.columns_sql, table.next_even)
+        for slice_ in self.layout.slices_of(table):
+            cursor.execute(f"ALTER TABLE {self.layout.slice_table(table, slice_)} RENAME TO {renamed.physical_name}")
+        self.create_view(cursor, renamed)
+        cursor.execute(f"UPDATE {CATALOG_SCHEMA}.tables SET table_name = ? WHERE table_id = ?",
+                       [new_name, table.table_id])
+        return renamed
+
+    def merge(self, cursor, table: TableInfo, plan: "MergePlan", params: list | None) -> int:
+        """MERGE into a distributed table, in the caller's transaction; the rows updated, deleted
+        and inserted (see :class:`MergePlan` for the steps)."""
+        def run(sql: str):
+            return cursor.execute(sql, params if params and "$" in sql else None)
+
+        target = quote(plan.target_alias)
+        source = f"__merge_source AS {quote(plan.source_alias)}"
+        slices = self.layout.slices_of(table)
+        counted = slices[:1] if table.diststyle == "ALL" else slices      # ALL: every copy changes alike
+        run(f"CREATE OR REPLACE TEMP TABLE __merge_source AS {plan.source_sql}")
+        if plan.remove_duplicates:
+            width = len(cursor.execute("SELECT * FROM __merge_source LIMIT 0").description)
+            if width != len(cursor.execute(f"SELECT * FROM {table.qualified} LIMIT 0").description):
+                raise errors.SQLError(errors.DATATYPE_MISMATCH, "MERGE ... REMOVE DUPLICATES needs a source table "
+                                      "with the same number of columns as the target table, in the same order")
+        elif plan.update is not None or plan.delete:
+            for slice_ in counted:      # a target row may match one source row at most
+                if run(f"SELECT 1 FROM {self.layout.slice_table(table, slice_)} AS {target} JOIN {source} "
+                       f"ON {plan.condition} GROUP BY {target}.rowid HAVING count(*) > 1 LIMIT 1").fetchall():
+                    raise errors.SQLError(errors.CARDINALITY_VIOLATION, errors.MERGE_DUPLICATES)
+        if plan.remove_duplicates:     # every source row goes in: new ones, and the new version of matched ones
+            run("CREATE OR REPLACE TEMP TABLE __merge_new AS SELECT * FROM __merge_source")
+        elif plan.insert_values is not None:   # chosen before anything changes: matched is matched once
+            run(f"CREATE OR REPLACE TEMP TABLE __merge_new AS SELECT {plan.insert_values} FROM {source} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table.qualified} AS {target} WHERE {plan.condition})")
+        changed = 0
+        for slice_ in slices:
+            name = f"{self.layout.slice_table(table, slice_)} AS {target}"
+            if plan.update is not None:
+                n = run(f"UPDATE {name} SET {plan.update} FROM {source} WHERE {plan.condition}").fetchone()[0]
+            elif plan.delete or plan.remove_duplicates:
+                n = run(f"DELETE FROM {name} USING {source} WHERE {plan.condition}").fetchone()[0]
+            else:
+                n = 0
+            changed += int(n) if slice_ in counted and not plan.remove_duplicates else 0
+        if plan.moves_rows and table.diststyle == "KEY":
+            self.redistribute(cursor, table)
+        self.count_rows(cursor, table, sorted_rule="shrink")
+        inserted = 0
+        if plan.remove_duplicates or plan.insert_values is not None:
+            table = self.lookup(cursor, table.schema, table.name) or table      # next_even may have moved
+            inserted = self.insert(cursor, table, None if plan.remove_duplicates else plan.insert_columns,
+                                   "SELECT * FROM __merge_new", None)
+            cursor.execute("DROP TABLE __merge_new")
+        cursor.execute("DROP TABLE __merge_source")
+        return changed + inserted
+
+
+@dataclass
+class MergePlan:
+    """A MERGE statement's parts, as DuckDB SQL (engine.py builds it from the parsed statement).
+
+    :meth:`Storage.merge` runs them in this order, in one transaction:
+
+    1. the source rows (``source_sql``: a table, a view or a subquery) are
+       staged once, as ``source_alias``;
+    2. a target row that matches more than one source row fails the statement
+       (Redshift: ``Found multiple matches to update the same tuple.``);
+    3. the source rows no target row matches are set aside for INSERT *before*
+       anything changes, so a row updated out of the match is not inserted too;
+    4. on every slice, matched target rows are updated (``update``: ``a = s.a,
+       ...``) or deleted (``delete``); an update of the DISTKEY moves the rows
+       to their new slices;
+    5. the set-aside rows are inserted like INSERT's (routed by DISTSTYLE,
+       defaults, NOT NULL, length checks), and the row counts kept right.
+
+    ``remove_duplicates`` (``MERGE ... REMOVE DUPLICATES``, Redshift's
+    simplified mode): every target row that matches a source row is deleted
+    and every source row inserted, so a matched row is replaced by its source
+    version and duplicates among the matched rows disappear.
+    """
+    source_sql: str
+    source_alias: str
+    target_alias: str
+    condition: str
+    update: str | None = None
+    delete: bool = False
+    insert_columns: list[str] | None = None
+    insert_values: str | None = None
+    remove_duplicates: bool = False
+    moves_rows: bool = False

@@ -46,7 +46,22 @@ with Redshift's names and meanings:
   (what it sent back to the cluster), files; ``slice`` is the worker's number.
   ``SVL_S3QUERY_SUMMARY`` sums them per query and table (files, files_max,
   files_avg); ``SVL_S3PARTITION_SUMMARY`` gives total_partitions and
-  qualified_partitions (those left after partition pruning).
+  qualified_partitions (those left after partition pruning). When the workers
+  aggregated their files (``mpp.split_external``), s3query_returned_rows is
+  the partial groups they sent, far fewer than s3_scanned_rows.
+- ``SVL_QUERY_REPORT``: one row per step per slice of a query that ran per
+  slice (``mpp.py``; a query that ran gathered has none): query, slice,
+  segment (0 on the slices, 1 on the leader, whose slice is 6411), step,
+  start_time, end_time, elapsed_time (microseconds, of the segment), rows
+  (what the step produced on that slice), bytes, label (``scan   tbl=100100
+  name=public.sales``, ``hjoin``, ``aggr``, ``sort``, ``window``, ``limit``,
+  ``return``: Redshift's step names for DuckDB's operators), is_diskbased
+  ('t' when DuckDB spilled to disk), workmem (here DuckDB's peak buffer
+  memory of the step's query), is_rrscan, is_delayed_scan ('f'),
+  rows_pre_filter, and the local column ``blocks_read`` of scan steps.
+  ``SVL_QUERY_SUMMARY`` sums each step over the slices: stm, seg, step,
+  maxtime, avgtime, rows, bytes, rate_row, rate_byte (per second), label,
+  is_diskbased, workmem, is_rrscan, is_delayed_scan, rows_pre_filter.
 """
 from __future__ import annotations
 
@@ -78,6 +93,10 @@ CREATE TABLE IF NOT EXISTS {RS}.svl_s3query (
     starttime TIMESTAMP, endtime TIMESTAMP, elapsed BIGINT, external_table_name VARCHAR, file_format VARCHAR,
     is_partitioned VARCHAR, s3_scanned_rows BIGINT, s3_scanned_bytes BIGINT, s3query_returned_rows BIGINT,
     s3query_returned_bytes BIGINT, files INTEGER, total_partitions INTEGER, qualified_partitions INTEGER);
+CREATE TABLE IF NOT EXISTS {RS}.svl_query_report (
+    userid INTEGER, query INTEGER, slice INTEGER, segment INTEGER, step INTEGER, start_time TIMESTAMP,
+    end_time TIMESTAMP, elapsed_time BIGINT, rows BIGINT, bytes BIGINT, label VARCHAR, is_diskbased VARCHAR,
+    workmem BIGINT, is_rrscan VARCHAR, is_delayed_scan VARCHAR, rows_pre_filter BIGINT, blocks_read BIGINT);
 CREATE OR REPLACE TABLE {RS}.slices (node INTEGER, slice INTEGER, localslice INTEGER);
 CREATE OR REPLACE TABLE {RS}.pg_types (duckdb_type VARCHAR, type_name VARCHAR);
 """
@@ -186,6 +205,15 @@ VIEWS = {
                sum(s3query_returned_bytes) AS s3query_returned_bytes, sum(files)::INTEGER AS files,
                max(files) AS files_max, round(avg(files))::INTEGER AS files_avg
         FROM {RS}.svl_s3query GROUP BY userid, query, segment, step, external_table_name""",
+    "svl_query_report": f"SELECT * FROM {RS}.svl_query_report",
+    "svl_query_summary": f"""
+        SELECT userid, query, segment AS stm, segment AS seg, step, max(elapsed_time) AS maxtime,
+               round(avg(elapsed_time))::BIGINT AS avgtime, sum(rows) AS rows, sum(bytes) AS bytes,
+               CASE WHEN max(elapsed_time) > 0 THEN sum(rows) * 1e6 / max(elapsed_time) END AS rate_row,
+               CASE WHEN max(elapsed_time) > 0 THEN sum(bytes) * 1e6 / max(elapsed_time) END AS rate_byte,
+               label, max(is_diskbased) AS is_diskbased, max(workmem) AS workmem, max(is_rrscan) AS is_rrscan,
+               max(is_delayed_scan) AS is_delayed_scan, sum(rows_pre_filter) AS rows_pre_filter
+        FROM {RS}.svl_query_report GROUP BY userid, query, segment, step, label""",
     "svl_s3partition_summary": f"""
         SELECT query, segment, min(starttime) AS min_starttime, max(endtime) AS max_endtime,
                max(total_partitions) AS total_partitions, max(qualified_partitions) AS qualified_partitions

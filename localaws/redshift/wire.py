@@ -33,13 +33,20 @@ Values travel as text by default (``t``/``f``, ``2024-01-31``, ``12.50``);
 a client may ask for *binary* per column (``redshift_connector`` does for
 integers, floats, booleans and timestamps) and may send binary parameters.
 
+Transactions are the warehouse's (:class:`~.engine.Session`): each connection
+has its own session, so ``BEGIN`` ... ``COMMIT`` / ``ROLLBACK`` work as on
+Redshift, and every ReadyForQuery carries the session's transaction status:
+``I`` idle (autocommit), ``T`` in a block, ``E`` in a failed block (statements
+are refused with 25P02 until ROLLBACK). Drivers read that byte: psycopg and
+``redshift_connector`` (both with autocommit off by default) send ``BEGIN``
+before a statement when the status is ``I``. Several statements in one Query
+message run as one transaction, as PostgreSQL does, unless the text holds
+transaction control itself. A connection that closes inside a block rolls it
+back.
+
 What this stand-in simplifies (each is said where it happens):
 
 - no TLS, md5 password authentication for the master user only;
-- transactions: ``BEGIN``/``COMMIT``/``ROLLBACK`` are tracked (the client
-  sees the transaction status it expects, and a failed transaction refuses
-  statements until ROLLBACK, as on Redshift) but every statement commits on
-  its own: ROLLBACK undoes nothing;
 - ``Describe`` of a prepared statement runs its query with ``LIMIT 0`` and
   NULL parameters to learn the columns (PostgreSQL plans it instead);
 - a cancel request interrupts every statement running on the warehouse.
@@ -85,7 +92,6 @@ SERVER_PARAMETERS = {
 #: Transaction status in ReadyForQuery: idle, in a transaction block, in a failed one.
 IDLE, IN_TRANSACTION, FAILED = b"I", b"T", b"E"
 
-IN_FAILED_TRANSACTION = "25P02"
 INVALID_AUTHORIZATION = "28000"     # Redshift's code for a wrong password (PostgreSQL says 28P01)
 INVALID_CATALOG_NAME = "3D000"
 PROTOCOL_VIOLATION = "08P01"
@@ -305,9 +311,12 @@ def cstring(text: str) -> bytes:
     return text.encode() + b"\x00"
 
 
-def error_response(code: str, text: str, severity: str = "ERROR", position: int | None = None) -> bytes:
-    """ErrorResponse: fields S/V (severity), C (SQLSTATE), M (message), P (1-based position)."""
+def error_response(code: str, text: str, severity: str = "ERROR", position: int | None = None,
+                   detail: str | None = None) -> bytes:
+    """ErrorResponse: fields S/V (severity), C (SQLSTATE), M (message), D (detail), P (1-based position)."""
     fields = [("S", severity), ("V", severity), ("C", code), ("M", text)]
+    if detail:
+        fields.append(("D", detail))
     if position:
         fields.append(("P", str(position)))
     return message(b"E", b"".join(k.encode() + cstring(v) for k, v in fields) + b"\x00")
@@ -366,14 +375,14 @@ class Portal:
 
 # -- one connection -------------------------------------------------------------------
 class Session:
-    """One client connection, served by its own thread."""
+    """One client connection, served by its own thread, with its own warehouse session."""
 
     def __init__(self, server: "WireServer", sock: socket.socket):
         self.server, self.sock, self.warehouse = server, sock, server.warehouse
         self.reader = sock.makefile("rb")
         self.out = bytearray()
         self.pid, self.secret = server.next_pid(), secrets.randbits(31)
-        self.status = IDLE
+        self.db = None                      # the engine.Session, once the client logged in
         self.busy = False                   # inside warehouse.execute (a cancel target)
         self.skipping = False               # after an extended-protocol error, until Sync
         self.statements: dict[str, Prepared] = {}
@@ -410,6 +419,8 @@ class Session:
         except Exception:                    # never a traceback to the client, nor a dead thread
             log.exception("wire session failed")
         finally:
+            if self.db is not None:
+                self.db.close()              # a block left open is rolled back
             self.server.forget(self)
             try:
                 self.reader.close()
@@ -476,8 +487,17 @@ class Session:
         for name, value in {**SERVER_PARAMETERS, "session_authorization": user}.items():
             self.send(message(b"S", cstring(name) + cstring(value)))      # ParameterStatus
         self.send(message(b"K", struct.pack("!ii", self.pid, self.secret)))  # BackendKeyData
+        self.db = self.warehouse.session()
         self.ready()
         return True
+
+    @property
+    def status(self) -> bytes:
+        """The transaction status ReadyForQuery reports: I, T or E."""
+        from .engine import TX_FAILED, TX_OPEN
+
+        state = self.db.state if self.db is not None else None
+        return IN_TRANSACTION if state == TX_OPEN else FAILED if state == TX_FAILED else IDLE
 
     def ready(self) -> None:
         self.send(message(b"Z", self.status))                              # ReadyForQuery
@@ -518,42 +538,27 @@ class Session:
         return True
 
     def fail(self, exc: Exception) -> None:
-        """Report an error; inside BEGIN ... the transaction is now failed."""
+        """Report an error; inside BEGIN ... the transaction is now failed (also for an error
+        of the protocol itself, a bad parameter or a missing portal, as on PostgreSQL)."""
         if isinstance(exc, SQLError):
-            self.send(error_response(exc.code, exc.message, position=exc.position))
+            self.send(error_response(exc.code, exc.message, position=exc.position,
+                                     detail=getattr(exc, "detail", None)))
         else:
             log.exception("unexpected error on the wire")
             self.send(error_response(INTERNAL_ERROR, f"internal error: {type(exc).__name__}: {exc}"[:300]))
-        if self.status == IN_TRANSACTION:
-            self.status = FAILED
+        if self.db is not None:
+            self.db.fail()
 
     # - running statements
     def run(self, sql: str, params: list):
-        """Run one statement: transaction control here, everything else on the warehouse."""
-        word = first_word(sql)
-        if word in TRANSACTION_CONTROL:
-            return self.transaction(word)
-        if word == "DEALLOCATE":
+        """Run one statement in the connection's session (transaction control included)."""
+        if first_word(sql) == "DEALLOCATE":
             return self.deallocate(sql)
-        if self.status == FAILED:
-            raise SQLError(IN_FAILED_TRANSACTION,
-                           "current transaction is aborted, commands ignored until end of transaction block")
         self.busy = True
         try:
-            return self.warehouse.execute(sql, params)
+            return self.db.execute(sql, params)
         finally:
             self.busy = False
-
-    def transaction(self, word: str):
-        """BEGIN/COMMIT/ROLLBACK change the status clients see; no data is undone (see module doc)."""
-        from .engine import Result
-
-        if word in ("BEGIN", "START"):
-            self.status = IN_TRANSACTION
-            return Result(command="BEGIN" if word == "BEGIN" else "START TRANSACTION")
-        failed, self.status = self.status == FAILED, IDLE
-        # COMMIT of a failed transaction rolls it back, and PostgreSQL says so.
-        return Result(command="ROLLBACK" if failed or word in ("ROLLBACK", "ABORT") else "COMMIT")
 
     def deallocate(self, sql: str):
         """``DEALLOCATE name`` / ``DEALLOCATE ALL``: forget prepared statements (psycopg sends it)."""
@@ -578,24 +583,39 @@ class Session:
 
     # - simple protocol
     def query(self, body: bytes) -> None:
-        """Query: run each statement of the text in turn; stop at the first error."""
+        """Query: run each statement of the text in turn; stop at the first error.
+
+        Several statements without transaction control of their own run as one
+        transaction (PostgreSQL's *implicit transaction block*): all or nothing.
+        """
         sql = body.rstrip(b"\x00").decode()
         statements = split_statements(sql)
         if not statements:
             self.send(message(b"I"))                                       # EmptyQueryResponse
+        implicit = len(statements) > 1 and self.status == IDLE and \
+            not any(first_word(s) in TRANSACTION_CONTROL for s in statements)
+        if implicit:
+            self.db.execute("BEGIN")
         offset = 0
-        for statement in statements:
-            offset = sql.index(statement, offset)
-            try:
-                result = self.run(statement, [])
-            except SQLError as exc:              # positions count from the start of the whole text
-                exc.position = exc.position and exc.position + offset
-                raise
-            offset += len(statement)
-            if result.columns is not None:
-                self.send(row_description(result.columns, [0] * len(result.columns)))
-                self.send_result(result, [])
-            self.send(message(b"C", cstring(result.command)))              # CommandComplete
+        try:
+            for statement in statements:
+                offset = sql.index(statement, offset)
+                try:
+                    result = self.run(statement, [])
+                except SQLError as exc:          # positions count from the start of the whole text
+                    exc.position = exc.position and exc.position + offset
+                    raise
+                offset += len(statement)
+                if result.columns is not None:
+                    self.send(row_description(result.columns, [0] * len(result.columns)))
+                    self.send_result(result, [])
+                self.send(message(b"C", cstring(result.command)))          # CommandComplete
+        except BaseException:
+            if implicit:
+                self.db.execute("ROLLBACK")
+            raise
+        if implicit:
+            self.db.execute("COMMIT")
         self.ready()
 
     # - extended protocol
@@ -676,18 +696,31 @@ class Session:
     def describe_statement(self, prepared: Prepared):
         """The columns a statement will return, learned without running it for its effects.
 
-        Statements that change things return no rows here (NoData). A query runs
-        wrapped in ``LIMIT 0`` with NULL parameters; if the wrapper does not fit
-        (SHOW, EXPLAIN, a syntax error), the query itself runs once with NULLs:
-        it changes nothing, and a syntax error then points into the client's text.
+        Statements that change things return no rows here (NoData). SHOW and
+        EXPLAIN run as they are, with NULL parameters (they change nothing). A
+        query runs wrapped in ``LIMIT 0`` with NULL parameters; if the wrapper
+        does not fit (a syntax error), the query itself runs once with NULLs, so
+        the error points into the client's text. Inside a transaction block a
+        failed statement fails the block, so there the client's text is checked
+        for syntax first, and the wrapper's error is the answer.
         """
-        if first_word(prepared.sql) not in ROW_RETURNING:
+        word = first_word(prepared.sql)
+        if word not in ROW_RETURNING:
             return None
         nulls = [None] * len(prepared.param_types)
+        if word in ("SHOW", "EXPLAIN"):                  # no subquery can hold these
+            return self.run(prepared.sql, nulls).columns
         sql = prepared.sql.strip().rstrip(";")
+        if self.status == IN_TRANSACTION:
+            # Inside a block a failed wrapper would fail the block: find a syntax error in
+            # the client's own text first (PostgreSQL would fail the block at Parse too).
+            from .engine import parse
+            parse(sql)
         try:
             return self.run(f"SELECT * FROM (\n{sql}\n) AS describe_only LIMIT 0", nulls).columns
         except SQLError:
+            if self.status == FAILED:   # inside a block the error failed it, as at Parse on PostgreSQL
+                raise
             return self.run(prepared.sql, nulls).columns
 
     def execute(self, body: bytes) -> None:
