@@ -20,6 +20,10 @@ On one local cluster (2 x ra3.xlplus, 4 slices), reached with AWS's driver
    warehouse's bound (2) one slice step already uses both cores, so the
    figure is also given with ``threads=1``, where all the parallelism comes
    from the slices. On a 2-core machine expect at most 2x.
+6. **The repeated join + aggregate on Redshift (cache off) vs on Athena**, over
+   the same rows (UNLOADed to S3 as Parquet, external tables in Athena):
+   the loaded warehouse answers from its own storage, Athena reads S3 and
+   goes through its asynchronous API on every run.
 
 Prints figures and ratios; never fails on speed.
 
@@ -36,6 +40,7 @@ import uuid
 import redshift_connector
 
 import localaws
+from localaws.athena.client import run_query
 from localaws.redshift import mpp
 from localaws.redshift.engine import Warehouse
 
@@ -44,7 +49,7 @@ ROW_BY_ROW, BATCHED, BATCH, COPY_ROWS = 300, 20_000, 1_000, 200_000
 GOAL_BLOCKS, GOAL_BATCH = 1 / 10, 20.0
 RANGE = "SELECT count(*), sum(v) FROM {t} WHERE day BETWEEN '2024-03-01' AND '2024-03-03'"
 JOIN = ("SELECT d.name, count(*), avg(e.v) FROM events_sorted e JOIN names d ON e.v = d.v "
-        "GROUP BY d.name ORDER BY 2 DESC LIMIT 5")
+        "GROUP BY d.name ORDER BY 2 DESC, 1 LIMIT 5")
 PARALLEL_ROWS = 2_000_000
 AGGREGATE = ("SELECT v % 97 AS g, count(*), sum(length(md5(s || k))), avg(sqrt(x) * ln(v + 2)), max(x) "
              "FROM facts WHERE s LIKE '%1%' GROUP BY 1")
@@ -104,6 +109,39 @@ def slice_parallelism() -> list[tuple]:
             mpp.MAX_WORKERS, mpp.ENABLED = None, True
             wh.close()
     return figures
+
+
+def redshift_vs_athena(stack, cur, bucket: str) -> tuple:
+    """Section 6: one join + aggregate, repeated, on the cluster (cache off) and on Athena.
+
+    The cluster UNLOADs both tables to S3 as Parquet, Athena gets external
+    tables over those files: the same rows, the same SQL, each engine's median
+    of 5 runs (Athena's includes its start/poll/fetch round trips, as a
+    client sees them).
+    """
+    athena = stack.client("athena")
+    role = "IAM_ROLE 'arn:aws:iam::123456789012:role/bench'"
+    for table in ("events_sorted", "names"):
+        cur.execute(f"UNLOAD ('SELECT * FROM {table}') TO 's3://{bucket}/lake/{table}/' {role} FORMAT PARQUET")
+    output = f"s3://{bucket}/athena-results/"
+    run_query(athena, "CREATE DATABASE IF NOT EXISTS bench", output=output)
+    for table, columns in (("events_sorted", "id BIGINT, day DATE, v INT"), ("names", "v INT, name STRING")):
+        run_query(athena, f"CREATE EXTERNAL TABLE bench.{table} ({columns}) STORED AS PARQUET "
+                          f"LOCATION 's3://{bucket}/lake/{table}/'", output=output)
+
+    def on_redshift():
+        cur.execute(JOIN)
+        return cur.fetchall()
+
+    def on_athena():
+        frame, _ = run_query(athena, JOIN, database="bench", output=output)
+        return frame
+
+    mine, theirs = on_redshift(), list(on_athena().itertuples(index=False, name=None))
+    assert rounded(mine) == rounded(theirs), (mine, theirs)
+    redshift_s, athena_s = median_seconds(on_redshift), median_seconds(on_athena)
+    return ("repeated join+aggregate: Redshift / Athena", f"{redshift_s * 1000:.1f} / {athena_s * 1000:.1f} ms",
+            redshift_s / athena_s, "(< 1)")
 
 
 def report(figures: list[tuple], title: str) -> None:
@@ -190,6 +228,10 @@ def main() -> None:
         hits = cur.fetchone()[0]
         figures.append(("repeated join+aggregate: cache on / off", f"{on:.1f} / {off:.1f} ms ({hits} hits)",
                         on / off, "(< 1)"))
+
+        # 6. the same join + aggregate on Athena, over the same rows UNLOADed to S3 as Parquet
+        cur.execute("SET enable_result_cache_for_session TO off")
+        figures.append(redshift_vs_athena(stack, cur, bucket))
         conn.close()
     finally:
         redshift.delete_cluster(ClusterIdentifier=cluster, SkipFinalClusterSnapshot=True)
