@@ -134,14 +134,19 @@ def price(name: str) -> Price:
         raise KeyError(f"no price {name!r}; known: {', '.join(sorted(PRICES))}") from None
 
 
+def _scanned_cost(bytes_scanned: int, price_name: str) -> float:
+    """Dollars for one query billed per TB scanned: bytes rounded up to the next megabyte, 10 MB at least."""
+    billed_mb = max(10, math.ceil(bytes_scanned / MB))
+    return billed_mb * MB / TB * price(price_name).usd
+
+
 def athena_query_cost(bytes_scanned: int) -> float:
     """Dollars Athena charges for one SQL query that scanned ``bytes_scanned``.
 
     Bytes are rounded up to the next megabyte and a query is billed for at
     least 10 MB, so a tiny query costs the same as a 10 MB one.
     """
-    billed_mb = max(10, math.ceil(bytes_scanned / MB))
-    return billed_mb * MB / TB * price("athena.sql.per_tb_scanned").usd
+    return _scanned_cost(bytes_scanned, "athena.sql.per_tb_scanned")
 
 
 def redshift_spectrum_query_cost(bytes_scanned: int) -> float:
@@ -150,8 +155,7 @@ def redshift_spectrum_query_cost(bytes_scanned: int) -> float:
     The same rounding as Athena: up to the next megabyte, at least 10 MB a
     query (SVL_S3QUERY_SUMMARY.s3_scanned_bytes is the number to pass).
     """
-    billed_mb = max(10, math.ceil(bytes_scanned / MB))
-    return billed_mb * MB / TB * price("redshift.spectrum.per_tb_scanned").usd
+    return _scanned_cost(bytes_scanned, "redshift.spectrum.per_tb_scanned")
 
 
 def reserved_effective_hourly(fixed_price: float, duration_seconds: int, recurring_hourly: float = 0.0) -> float:

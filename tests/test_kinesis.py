@@ -56,17 +56,6 @@ def make_stream(kinesis):
             pass
 
 
-@pytest.fixture
-def frozen(stack):
-    """The stack's clock, frozen for the test and running again after it."""
-    clock = stack.local.clock
-    clock.freeze()
-    try:
-        yield clock
-    finally:
-        clock.resume()
-
-
 def aws_error(info) -> tuple[str, str]:
     """(code, message) of a ClientError, after checking it is a 400, not a traceback page."""
     err = info.value.response

@@ -10,7 +10,7 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
-from test_kinesis import aws_error, frozen, kinesis, make_stream, read_shard, strict  # noqa: F401 (fixtures)
+from test_kinesis import aws_error, kinesis, make_stream, read_shard, strict  # noqa: F401 (fixtures)
 
 MiB = 1024 * 1024
 SHARD = "shardId-000000000000"

@@ -1,7 +1,8 @@
 """Redshift through boto3: clusters with a real endpoint, and the Data API running real SQL.
 
 Uses the session ``stack`` (never stopped here); every cluster a test
-creates is deleted by it.
+creates is deleted by it (``cluster``, ``clusters`` and ``statements`` are in
+tests/conftest.py).
 """
 from __future__ import annotations
 
@@ -16,12 +17,6 @@ from botocore.exceptions import ClientError
 from localaws.redshift.api import to_positional
 from localaws.redshift.errors import ValidationException
 
-PASSWORD = "Passw0rd1"
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
 
 def listening(port: int) -> bool:
     try:
@@ -29,37 +24,6 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_done(data, statement_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        desc = data.describe_statement(Id=statement_id)
-        if desc["Status"] in ("FINISHED", "FAILED", "ABORTED") or time.monotonic() > deadline:
-            return desc
-        time.sleep(0.05)
-
-
-def run(data, cluster: str, sql: str, **kwargs) -> dict:
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sql=sql,
-                                 **kwargs)["Id"]
-    return wait_done(data, sid)
-
-
-@pytest.fixture
-def cluster(redshift):
-    """A running single-node cluster's identifier; deleted afterwards."""
-    name = _unique("rs")
-    redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.xlplus", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword=PASSWORD, DBName="dev")
-    yield name
-    try:
-        status = redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]["ClusterStatus"]
-        if status == "paused":
-            redshift.resume_cluster(ClusterIdentifier=name)
-        redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
-    except ClientError:
-        pass
 
 
 def endpoint(redshift, name: str) -> dict:
@@ -75,10 +39,10 @@ def test_create_cluster_has_a_real_listening_endpoint(redshift, cluster, stack):
     assert stack.local.redshift.slices(cluster) == 2          # ra3.xlplus: 2 slices per node
 
 
-def test_multi_node_slices(redshift, stack):
-    name = _unique("rs")
+def test_multi_node_slices(redshift, stack, unique, clusters):
+    name = unique("rs")
     redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.4xlarge", ClusterType="multi-node",
-                            NumberOfNodes=3, MasterUsername="admin", MasterUserPassword=PASSWORD)
+                            NumberOfNodes=3, MasterUsername="admin", MasterUserPassword=clusters.password)
     try:
         assert stack.local.redshift.slices(name) == 12
         assert redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]["DBName"] == "dev"
@@ -94,11 +58,11 @@ def test_multi_node_slices(redshift, stack):
      "InvalidParameterValue", "must be not be supplied for cluster type single-node"),
     ({"NodeType": "ra3.xlplus", "ClusterType": "three-node"}, "InvalidParameterValue", "Invalid cluster type"),
 ])
-def test_bad_cluster_shapes_are_refused_before_moto_records(redshift, kwargs, code, message):
-    name = _unique("bad")
+def test_bad_cluster_shapes_are_refused_before_moto_records(redshift, unique, clusters, kwargs, code, message):
+    name = unique("bad")
     with pytest.raises(ClientError) as info:
-        redshift.create_cluster(ClusterIdentifier=name, MasterUsername="admin", MasterUserPassword=PASSWORD,
-                                **kwargs)
+        redshift.create_cluster(ClusterIdentifier=name, MasterUsername="admin",
+                                MasterUserPassword=clusters.password, **kwargs)
     assert info.value.response["Error"]["Code"] == code
     assert message in info.value.response["Error"]["Message"]
     names = [c["ClusterIdentifier"] for c in redshift.describe_clusters()["Clusters"]]
@@ -107,11 +71,11 @@ def test_bad_cluster_shapes_are_refused_before_moto_records(redshift, kwargs, co
         redshift.describe_clusters(ClusterIdentifier=name)
 
 
-def test_delete_closes_the_port_and_ends_its_threads(redshift):
+def test_delete_closes_the_port_and_ends_its_threads(redshift, unique, clusters):
     before = set(threading.enumerate())
-    name = _unique("rs")
+    name = unique("rs")
     redshift.create_cluster(ClusterIdentifier=name, NodeType="dc2.large", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword=PASSWORD)
+                            MasterUsername="admin", MasterUserPassword=clusters.password)
     port = endpoint(redshift, name)["Port"]
     assert listening(port)
     redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
@@ -128,9 +92,9 @@ def test_delete_closes_the_port_and_ends_its_threads(redshift):
         redshift.describe_clusters(ClusterIdentifier=name)
 
 
-def test_pause_refuses_connections_and_resume_keeps_the_data(redshift, data, cluster):
-    assert run(data, cluster, "create table kept (id int)")["Status"] == "FINISHED"
-    assert run(data, cluster, "insert into kept values (1), (2), (3)")["ResultRows"] == 3
+def test_pause_refuses_connections_and_resume_keeps_the_data(redshift, data, cluster, statements):
+    assert statements.run(data, cluster, "create table kept (id int)")["Status"] == "FINISHED"
+    assert statements.run(data, cluster, "insert into kept values (1), (2), (3)")["ResultRows"] == 3
     port = endpoint(redshift, cluster)["Port"]
 
     paused = redshift.pause_cluster(ClusterIdentifier=cluster)["Cluster"]
@@ -147,26 +111,25 @@ def test_pause_refuses_connections_and_resume_keeps_the_data(redshift, data, clu
     resumed = redshift.resume_cluster(ClusterIdentifier=cluster)["Cluster"]
     assert resumed["ClusterStatus"] == "available"
     assert listening(endpoint(redshift, cluster)["Port"])
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
-                                 Sql="select count(*) as n from kept")["Id"]
-    assert wait_done(data, sid)["Status"] == "FINISHED"
+    sid = statements.submit(data, cluster, "select count(*) as n from kept")
+    assert statements.wait(data, sid)["Status"] == "FINISHED"
     assert data.get_statement_result(Id=sid)["Records"] == [[{"longValue": 3}]]
 
 
 # ------------------------------------------------------------------ the Data API
-def test_round_trip_with_typed_records_and_parameters(data, cluster):
-    assert run(data, cluster, "create table flights (id int, carrier varchar(8), delay float8, "
-                              "fare decimal(8,2), cancelled boolean, day date)")["Status"] == "FINISHED"
-    insert = run(data, cluster, "insert into flights values (1, 'AA', 12.5, 199.99, false, '2024-03-01'), "
-                                "(2, 'UA', null, 89.50, true, '2024-03-02'), (3, 'AA', 3.0, null, false, null)")
+def test_round_trip_with_typed_records_and_parameters(data, cluster, statements):
+    assert statements.run(data, cluster, "create table flights (id int, carrier varchar(8), delay float8, "
+                                         "fare decimal(8,2), cancelled boolean, day date)")["Status"] == "FINISHED"
+    insert = statements.run(data, cluster, "insert into flights values (1, 'AA', 12.5, 199.99, false, '2024-03-01'), "
+                                           "(2, 'UA', null, 89.50, true, '2024-03-02'), "
+                                           "(3, 'AA', 3.0, null, false, null)")
     assert insert["Status"] == "FINISHED" and insert["HasResultSet"] is False and insert["ResultRows"] == 3
 
-    sid = data.execute_statement(
-        ClusterIdentifier=cluster, Database="dev", DbUser="admin", StatementName="by-carrier",
-        Sql="select id, carrier, delay, fare, cancelled, day from flights "
-            "where carrier = :carrier and id >= :low order by id",
-        Parameters=[{"name": "carrier", "value": "AA"}, {"name": "low", "value": "1"}])["Id"]
-    desc = wait_done(data, sid)
+    sid = statements.submit(
+        data, cluster, "select id, carrier, delay, fare, cancelled, day from flights "
+                       "where carrier = :carrier and id >= :low order by id",
+        StatementName="by-carrier", Parameters=[{"name": "carrier", "value": "AA"}, {"name": "low", "value": "1"}])
+    desc = statements.wait(data, sid)
     assert desc["Status"] == "FINISHED", desc.get("Error")
     assert desc["HasResultSet"] is True and desc["ResultRows"] == 2 and desc["Duration"] > 0
     assert desc["QueryParameters"] == [{"name": "carrier", "value": "AA"}, {"name": "low", "value": "1"}]
@@ -195,10 +158,9 @@ def test_parameters_are_checked_and_placeholders_outside_strings_only():
         to_positional("select 1", [{"name": "unused", "value": "1"}])
 
 
-def test_pagination(data, cluster):
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
-                                 Sql="select n from generate_series(1, 2500) as g(n) order by n")["Id"]
-    assert wait_done(data, sid)["Status"] == "FINISHED"
+def test_pagination(data, cluster, statements):
+    sid = statements.submit(data, cluster, "select n from generate_series(1, 2500) as g(n) order by n")
+    assert statements.wait(data, sid)["Status"] == "FINISHED"
     values, token, pages = [], None, 0
     while True:
         page = data.get_statement_result(Id=sid, **({"NextToken": token} if token else {}))
@@ -213,18 +175,18 @@ def test_pagination(data, cluster):
     assert sum(len(p["Records"]) for p in paginated) == 2500
 
 
-def test_a_failing_statement_reports_the_database_message(data, cluster):
-    desc = run(data, cluster, "select * from no_such_table")
+def test_a_failing_statement_reports_the_database_message(data, cluster, statements):
+    desc = statements.run(data, cluster, "select * from no_such_table")
     assert desc["Status"] == "FAILED"
     assert "no_such_table" in desc["Error"]
     with pytest.raises(ClientError) as info:
         data.get_statement_result(Id=desc["Id"])
     assert info.value.response["Error"]["Code"] == "ValidationException"
-    wrong_db = data.execute_statement(ClusterIdentifier=cluster, Database="other", DbUser="admin", Sql="select 1")
-    assert wait_done(data, wrong_db["Id"])["Error"] == 'FATAL: database "other" does not exist'
+    wrong_db = statements.run(data, cluster, "select 1", database="other")
+    assert wrong_db["Error"] == 'FATAL: database "other" does not exist'
 
 
-def test_bad_requests(data, cluster):
+def test_bad_requests(data, cluster, statements):
     with pytest.raises(data.exceptions.ValidationException, match="endpoint doesn't exist"):
         data.execute_statement(ClusterIdentifier="no-such-cluster", Database="dev", DbUser="admin", Sql="select 1")
     with pytest.raises(data.exceptions.ResourceNotFoundException) as info:
@@ -233,30 +195,25 @@ def test_bad_requests(data, cluster):
     with pytest.raises(data.exceptions.ValidationException):
         data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
                                Sql="select :a", Parameters=[{"name": "b", "value": "1"}])
-    sid = run(data, cluster, "select 1")["Id"]
+    sid = statements.run(data, cluster, "select 1")["Id"]
     with pytest.raises(data.exceptions.ValidationException, match="already in FINISHED state"):
         data.cancel_statement(Id=sid)
 
 
-def test_cancel_a_running_statement(data, cluster):
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
-                                 Sql="select sum(x * y % 7) from generate_series(1, 200000) as a(x), "
-                                     "generate_series(1, 200000) as b(y)")["Id"]
-    deadline = time.monotonic() + 10
-    while data.describe_statement(Id=sid)["Status"] != "STARTED" and time.monotonic() < deadline:
-        time.sleep(0.02)
+def test_cancel_a_running_statement(data, cluster, statements):
+    sid = statements.start_slow(data, cluster)
     assert data.cancel_statement(Id=sid)["Status"] is True          # the request is accepted...
-    desc = wait_done(data, sid, timeout=120)                          # ...and the statement ends
+    desc = statements.wait(data, sid, timeout=120)               # ...and the statement ends
     assert desc["Status"] == "ABORTED"
     # the cluster still answers
-    assert run(data, cluster, "select 1")["Status"] == "FINISHED"
+    assert statements.run(data, cluster, "select 1")["Status"] == "FINISHED"
 
 
-def test_batch_runs_in_order_and_stops_at_the_first_failure(data, cluster):
+def test_batch_runs_in_order_and_stops_at_the_first_failure(data, cluster, statements):
     sid = data.batch_execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sqls=[
         "create table batch_t (id int)", "insert into batch_t values (1), (2)", "select id from batch_t order by id",
     ])["Id"]
-    desc = wait_done(data, sid)
+    desc = statements.wait(data, sid)
     assert desc["Status"] == "FINISHED" and "QueryString" not in desc
     subs = desc["SubStatements"]
     assert [s["Id"] for s in subs] == [f"{sid}:1", f"{sid}:2", f"{sid}:3"]
@@ -265,17 +222,17 @@ def test_batch_runs_in_order_and_stops_at_the_first_failure(data, cluster):
 
     bad = data.batch_execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sqls=[
         "insert into batch_t values (3)", "select * from nowhere", "insert into batch_t values (4)"])["Id"]
-    desc = wait_done(data, bad)
+    desc = statements.wait(data, bad)
     assert desc["Status"] == "FAILED" and "nowhere" in desc["Error"]
     assert [s["Status"] for s in desc["SubStatements"]] == ["FINISHED", "FAILED", "ABORTED"]
     listed = data.list_statements(ClusterIdentifier=cluster)["Statements"]
     assert any(s["Id"] == bad and s["IsBatchStatement"] and len(s["QueryStrings"]) == 3 for s in listed)
 
 
-def test_catalog_operations(data, cluster):
-    assert run(data, cluster, "create table airports (code varchar(3) not null, name varchar(80), alt int)")[
-        "Status"] == "FINISHED"
-    assert run(data, cluster, "create view high as select code from airports where alt > 1000")[
+def test_catalog_operations(data, cluster, statements):
+    assert statements.run(data, cluster, "create table airports (code varchar(3) not null, name varchar(80), "
+                                         "alt int)")["Status"] == "FINISHED"
+    assert statements.run(data, cluster, "create view high as select code from airports where alt > 1000")[
         "Status"] == "FINISHED"
     ids = {"ClusterIdentifier": cluster, "Database": "dev", "DbUser": "admin"}
     assert data.list_databases(**ids)["Databases"] == ["dev"]
@@ -292,11 +249,11 @@ def test_catalog_operations(data, cluster):
     assert columns["alt"]["typeName"] == "int4" and columns["alt"]["nullable"] == 1
 
 
-def test_redshift_connector_round_trip(redshift, cluster):
+def test_redshift_connector_round_trip(redshift, cluster, clusters):
     redshift_connector = pytest.importorskip("redshift_connector")
     ep = endpoint(redshift, cluster)
     con = redshift_connector.connect(host=ep["Address"], port=ep["Port"], database="dev", user="admin",
-                                     password=PASSWORD, ssl=False)
+                                     password=clusters.password, ssl=False)
     try:
         cur = con.cursor()
         cur.execute("create table wire_t (id int, name varchar(10))")

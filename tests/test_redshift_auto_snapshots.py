@@ -13,67 +13,20 @@ Uses the session ``stack``; each test resumes the clock and deletes what it made
 from __future__ import annotations
 
 import re
-import time
-import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
 from localaws.redshift import snapshots
 
-PASSWORD = "Passw0rd1"
 HOUR = 3600
 MB = 1024 * 1024
-
-
-def _unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def run(data, cluster: str, sql: str) -> dict:
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sql=sql)["Id"]
-    deadline = time.monotonic() + 60
-    while True:
-        desc = data.describe_statement(Id=sid)
-        if desc["Status"] in ("FINISHED", "FAILED", "ABORTED"):
-            assert desc["Status"] == "FINISHED", desc.get("Error")
-            return desc
-        assert time.monotonic() < deadline, "statement did not end"
-        time.sleep(0.05)
-
-
-def create(redshift, name: str, node_type: str = "ra3.xlplus", **kwargs) -> str:
-    redshift.create_cluster(ClusterIdentifier=name, NodeType=node_type, MasterUsername="admin",
-                            MasterUserPassword=PASSWORD, DBName="dev", **kwargs)
-    return name
-
-
-def drop(redshift, *names: str) -> None:
-    for name in names:
-        try:
-            redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
-        except ClientError:
-            pass
 
 
 def automated(redshift, cluster: str) -> list[dict]:
     """The cluster's automated snapshots, oldest first."""
     found = redshift.describe_cluster_snapshots(ClusterIdentifier=cluster, SnapshotType="automated")["Snapshots"]
     return sorted(found, key=lambda s: s["SnapshotCreateTime"])
-
-
-def objects(s3, bucket: str) -> dict[str, int]:
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-    return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
-
-
-@pytest.fixture
-def frozen(stack):
-    """The stack's clock, frozen for the test and running again afterwards."""
-    clock = stack.local.clock
-    clock.freeze()
-    yield clock
-    clock.resume()
 
 
 def advance(stack, clock, seconds: float) -> None:
@@ -83,10 +36,10 @@ def advance(stack, clock, seconds: float) -> None:
 
 
 # ------------------------------------------------------------------ the schedule
-def test_a_new_cluster_keeps_automated_snapshots_one_day_by_default(redshift):
-    name = _unique("rs-auto")
+def test_a_new_cluster_keeps_automated_snapshots_one_day_by_default(redshift, unique, clusters):
+    name = unique("rs-auto")
     try:
-        create(redshift, name)
+        clusters.create(redshift, name)
         described = redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]
         assert described["AutomatedSnapshotRetentionPeriod"] == 1
         (first,) = automated(redshift, name)
@@ -97,38 +50,37 @@ def test_a_new_cluster_keeps_automated_snapshots_one_day_by_default(redshift):
             redshift.delete_cluster_snapshot(SnapshotIdentifier=first["SnapshotIdentifier"])
         assert err.value.response["Error"]["Code"] == "InvalidClusterSnapshotState"
     finally:
-        drop(redshift, name)
+        clusters.drop(redshift, name)
 
 
 def test_the_clock_takes_incremental_automated_snapshots_and_retention_deletes_them(
-        stack, redshift, data, frozen):
-    s3 = stack.client("s3")
+        stack, redshift, data, frozen, unique, clusters, statements, s3_objects):
     bucket = snapshots.bucket_name(stack.context.account_id, stack.region)
-    name, manual = _unique("rs-auto"), _unique("manual")
+    name, manual = unique("rs-auto"), unique("manual")
     try:
-        create(redshift, name, ClusterType="multi-node", NumberOfNodes=2)
-        run(data, name, "CREATE TABLE sales (id INTEGER, amount DECIMAL(10,2)) DISTKEY (id)")
-        run(data, name, "INSERT INTO sales SELECT i, i * 0.5 FROM generate_series(1, 20000) AS g(i)")
+        clusters.create(redshift, name, ClusterType="multi-node", NumberOfNodes=2)
+        statements.run_ok(data, name, "CREATE TABLE sales (id INTEGER, amount DECIMAL(10,2)) DISTKEY (id)")
+        statements.run_ok(data, name, "INSERT INTO sales SELECT i, i * 0.5 FROM generate_series(1, 20000) AS g(i)")
         assert len(automated(redshift, name)) == 1             # taken at creation, before the data
 
         advance(stack, frozen, 8 * HOUR - 1)
         assert len(automated(redshift, name)) == 1             # 1 s of clock time to go
-        before = objects(s3, bucket)
+        before = s3_objects(bucket)
         advance(stack, frozen, 1)
         full = automated(redshift, name)[-1]
         assert len(automated(redshift, name)) == 2
         # What it reports is what was really written to S3 (the 20,000 rows' blocks, the manifest).
-        written = {k: v for k, v in objects(s3, bucket).items() if k not in before}
+        written = {k: v for k, v in s3_objects(bucket).items() if k not in before}
         assert abs(full["ActualIncrementalBackupSizeInMegaBytes"] * MB - sum(written.values())) < 1
         manifest = stack.local.redshift.snapshot_manifest(full["SnapshotIdentifier"])
         assert sum(s["rows"] for t in manifest["tables"] for s in t["slices"]) == 20000
 
         redshift.create_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier=manual)
-        run(data, name, "INSERT INTO sales VALUES (20001, 1.50)")
-        before = objects(s3, bucket)
+        statements.run_ok(data, name, "INSERT INTO sales VALUES (20001, 1.50)")
+        before = s3_objects(bucket)
         advance(stack, frozen, 8 * HOUR)
         small = automated(redshift, name)[-1]
-        written = {k: v for k, v in objects(s3, bucket).items() if k not in before}
+        written = {k: v for k, v in s3_objects(bucket).items() if k not in before}
         # One row changed: one new block and the manifest, not the whole table again.
         assert [k.split("/")[0] for k in sorted(written)] == ["blocks", "manifests"]
         assert abs(small["ActualIncrementalBackupSizeInMegaBytes"] * MB - sum(written.values())) < 1
@@ -139,7 +91,7 @@ def test_the_clock_takes_incremental_automated_snapshots_and_retention_deletes_t
         advance(stack, frozen, 8 * HOUR)
         ids = [s["SnapshotIdentifier"] for s in automated(redshift, name)]
         assert first_id not in ids and len(ids) == 3            # taken at 8, 16 and 24 hours
-        assert f"manifests/{first_id}.json" not in objects(s3, bucket)
+        assert f"manifests/{first_id}.json" not in s3_objects(bucket)
         # Two days on, the latest automated snapshot is still kept; the manual one stays.
         advance(stack, frozen, 48 * HOUR)
         left = automated(redshift, name)
@@ -149,47 +101,41 @@ def test_the_clock_takes_incremental_automated_snapshots_and_retention_deletes_t
         print(f"\nautomated snapshots: full {full['ActualIncrementalBackupSizeInMegaBytes']:.4f} MB, after one "
               f"INSERT {small['ActualIncrementalBackupSizeInMegaBytes']:.4f} MB")
     finally:
-        drop(redshift, name)
-        try:
-            redshift.delete_cluster_snapshot(SnapshotIdentifier=manual)
-        except ClientError:
-            pass
+        clusters.drop(redshift, name)
+        clusters.drop_snapshots(redshift, manual)
 
 
-def test_delete_cluster_deletes_its_automated_snapshots_and_keeps_manual_ones(stack, redshift, data):
-    s3 = stack.client("s3")
+def test_delete_cluster_deletes_its_automated_snapshots_and_keeps_manual_ones(
+        stack, redshift, data, unique, clusters, statements, s3_objects):
     bucket = snapshots.bucket_name(stack.context.account_id, stack.region)
-    name, manual = _unique("rs-auto"), _unique("manual")
+    name, manual = unique("rs-auto"), unique("manual")
     try:
-        create(redshift, name)
-        run(data, name, "CREATE TABLE t (id INTEGER) DISTSTYLE EVEN")
-        run(data, name, "INSERT INTO t SELECT i FROM generate_series(1, 5000) AS g(i)")
+        clusters.create(redshift, name)
+        statements.run_ok(data, name, "CREATE TABLE t (id INTEGER) DISTSTYLE EVEN")
+        statements.run_ok(data, name, "INSERT INTO t SELECT i FROM generate_series(1, 5000) AS g(i)")
         redshift.create_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier=manual)
         (auto,) = automated(redshift, name)
         manual_blocks = {b["key"] for t in stack.local.redshift.snapshot_manifest(manual)["tables"]
                          for s in t["slices"] for b in s["blocks"]}
         redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
         assert automated(redshift, name) == []
-        left = objects(s3, bucket)
+        left = s3_objects(bucket)
         assert f"manifests/{auto['SnapshotIdentifier']}.json" not in left
         listed = redshift.describe_cluster_snapshots(ClusterIdentifier=name)["Snapshots"]
         assert [(s["SnapshotIdentifier"], s["SnapshotType"]) for s in listed] == [(manual, "manual")]
         assert f"manifests/{manual}.json" in left and manual_blocks <= set(left)
     finally:
-        drop(redshift, name)
-        try:
-            redshift.delete_cluster_snapshot(SnapshotIdentifier=manual)
-        except ClientError:
-            pass
+        clusters.drop(redshift, name)
+        clusters.drop_snapshots(redshift, manual)
 
 
 # ------------------------------------------------------------------ the retention period
-def test_retention_zero_disables_and_modify_cluster_applies_at_once(stack, redshift, frozen):
-    other, name = _unique("rs-other"), _unique("rs-off")
+def test_retention_zero_disables_and_modify_cluster_applies_at_once(stack, redshift, frozen, unique, clusters):
+    other, name = unique("rs-other"), unique("rs-off")
     try:
-        create(redshift, other)                                   # has an automated snapshot
+        clusters.create(redshift, other)                          # has an automated snapshot
         # DC2: retention 0 turns automated snapshots off (RA3 clusters cannot).
-        create(redshift, name, node_type="dc2.large", AutomatedSnapshotRetentionPeriod=0)
+        clusters.create(redshift, name, node_type="dc2.large", AutomatedSnapshotRetentionPeriod=0)
         assert redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0][
             "AutomatedSnapshotRetentionPeriod"] == 0
         advance(stack, frozen, 8 * HOUR)
@@ -216,7 +162,7 @@ def test_retention_zero_disables_and_modify_cluster_applies_at_once(stack, redsh
         assert automated(redshift, name) == []
         assert len(automated(redshift, other)) == 3              # the other cluster's schedule went on
     finally:
-        drop(redshift, name, other)
+        clusters.drop(redshift, name, other)
 
 
 @pytest.mark.parametrize("node_type, days, code", [
@@ -224,20 +170,21 @@ def test_retention_zero_disables_and_modify_cluster_applies_at_once(stack, redsh
     ("ra3.xlplus", -1, "InvalidParameterValue"),
     ("ra3.xlplus", 0, "InvalidParameterCombination"),      # "You can't disable automated snapshots for RA3"
 ])
-def test_bad_retention_periods_are_refused_before_anything_is_made(redshift, node_type, days, code):
-    name = _unique("rs-bad")
+def test_bad_retention_periods_are_refused_before_anything_is_made(
+        redshift, unique, clusters, node_type, days, code):
+    name = unique("rs-bad")
     with pytest.raises(ClientError) as err:
-        create(redshift, name, node_type=node_type, AutomatedSnapshotRetentionPeriod=days)
+        clusters.create(redshift, name, node_type=node_type, AutomatedSnapshotRetentionPeriod=days)
     assert err.value.response["Error"]["Code"] == code
     with pytest.raises(ClientError) as err:
         redshift.describe_clusters(ClusterIdentifier=name)
     assert err.value.response["Error"]["Code"] == "ClusterNotFound"
 
 
-def test_modify_cluster_refuses_a_bad_retention_and_changes_nothing(redshift):
-    name = _unique("rs-mod")
+def test_modify_cluster_refuses_a_bad_retention_and_changes_nothing(redshift, unique, clusters):
+    name = unique("rs-mod")
     try:
-        create(redshift, name, AutomatedSnapshotRetentionPeriod=5)
+        clusters.create(redshift, name, AutomatedSnapshotRetentionPeriod=5)
         for days, code in ((40, "InvalidParameterValue"), (0, "InvalidParameterCombination")):
             with pytest.raises(ClientError) as err:
                 redshift.modify_cluster(ClusterIdentifier=name, AutomatedSnapshotRetentionPeriod=days)
@@ -246,13 +193,13 @@ def test_modify_cluster_refuses_a_bad_retention_and_changes_nothing(redshift):
         assert described["AutomatedSnapshotRetentionPeriod"] == 5
         assert len(automated(redshift, name)) == 1
     finally:
-        drop(redshift, name)
+        clusters.drop(redshift, name)
 
 
-def test_describe_cluster_snapshots_filters_by_type_cluster_and_identifier(redshift):
-    name, manual = _unique("rs-filter"), _unique("manual")
+def test_describe_cluster_snapshots_filters_by_type_cluster_and_identifier(redshift, unique, clusters):
+    name, manual = unique("rs-filter"), unique("manual")
     try:
-        create(redshift, name)
+        clusters.create(redshift, name)
         redshift.create_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier=manual)
         mine = redshift.describe_cluster_snapshots(ClusterIdentifier=name)["Snapshots"]
         assert sorted(s["SnapshotType"] for s in mine) == ["automated", "manual"]
@@ -261,28 +208,25 @@ def test_describe_cluster_snapshots_filters_by_type_cluster_and_identifier(redsh
         with pytest.raises(ClientError) as err:      # it exists, but is not automated
             redshift.describe_cluster_snapshots(SnapshotIdentifier=manual, SnapshotType="automated")
         assert err.value.response["Error"]["Code"] == "ClusterSnapshotNotFound"
-        none = redshift.describe_cluster_snapshots(ClusterIdentifier=_unique("no-such"))["Snapshots"]
+        none = redshift.describe_cluster_snapshots(ClusterIdentifier=unique("no-such"))["Snapshots"]
         assert none == []
     finally:
-        drop(redshift, name)
-        try:
-            redshift.delete_cluster_snapshot(SnapshotIdentifier=manual)
-        except ClientError:
-            pass
+        clusters.drop(redshift, name)
+        clusters.drop_snapshots(redshift, manual)
 
 
-def test_a_cluster_restores_from_its_automated_snapshot(stack, redshift, data, frozen):
-    name, restored = _unique("rs-auto"), _unique("rs-back")
+def test_a_cluster_restores_from_its_automated_snapshot(
+        stack, redshift, data, frozen, unique, clusters, statements):
+    name, restored = unique("rs-auto"), unique("rs-back")
     try:
-        create(redshift, name, AutomatedSnapshotRetentionPeriod=4)
-        run(data, name, "CREATE TABLE t (id INTEGER, v VARCHAR(10)) DISTSTYLE EVEN")
-        run(data, name, "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 3000) AS g(i)")
+        clusters.create(redshift, name, AutomatedSnapshotRetentionPeriod=4)
+        statements.run_ok(data, name, "CREATE TABLE t (id INTEGER, v VARCHAR(10)) DISTSTYLE EVEN")
+        statements.run_ok(data, name, "INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 3000) AS g(i)")
         advance(stack, frozen, 8 * HOUR)
         latest = automated(redshift, name)[-1]["SnapshotIdentifier"]
-        run(data, name, "DELETE FROM t WHERE id > 1000")               # after the snapshot
+        statements.run_ok(data, name, "DELETE FROM t WHERE id > 1000")        # after the snapshot
         redshift.restore_from_cluster_snapshot(ClusterIdentifier=restored, SnapshotIdentifier=latest)
-        sid = run(data, restored, "SELECT count(*) FROM t")["Id"]
-        assert data.get_statement_result(Id=sid)["Records"][0][0]["longValue"] == 3000
+        assert statements.records(data, restored, "SELECT count(*) FROM t")[0][0]["longValue"] == 3000
         # It keeps the source cluster's retention period ("the value selected for the cluster from
         # which the snapshot was taken"), and has automated snapshots of its own, of the restored data.
         assert redshift.describe_clusters(ClusterIdentifier=restored)["Clusters"][0][
@@ -291,4 +235,4 @@ def test_a_cluster_restores_from_its_automated_snapshot(stack, redshift, data, f
         manifest = stack.local.redshift.snapshot_manifest(own["SnapshotIdentifier"])
         assert sum(s["rows"] for t in manifest["tables"] for s in t["slices"]) == 3000
     finally:
-        drop(redshift, restored, name)
+        clusters.drop(redshift, restored, name)

@@ -32,7 +32,6 @@ test_redshift_api, test_redshift_snapshots); this file is the list.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 
 import psycopg
@@ -42,7 +41,6 @@ from botocore.exceptions import ClientError
 
 from localaws.redshift import api as redshift_api
 from localaws.redshift.engine import Warehouse
-from localaws.redshift.wire import WireServer
 
 USER, PASSWORD = "awsuser", "Passw0rd1"
 ROLE = "arn:aws:iam::123456789012:role/RedshiftCopy"
@@ -52,24 +50,22 @@ ROWS = "INSERT INTO bad_t VALUES (1, 'ann', 'aa'), (2, 'bob', 'bb'), (3, 'cy', '
 
 # -- fixtures: a warehouse on the wire (with the stack's S3 for COPY), a cluster for the APIs --------
 @pytest.fixture(scope="module")
-def bucket(stack):
-    name = f"rs-bad-{uuid.uuid4().hex[:8]}"
+def bucket(stack, unique):
+    name = unique("rs-bad")
     stack.client("s3").create_bucket(Bucket=name)
     return name
 
 
 @pytest.fixture(scope="module")
-def server(stack, tmp_path_factory):
+def server(stack, tmp_path_factory, wire):
     warehouse = Warehouse("bad-input", "dev", USER, PASSWORD, tmp_path_factory.mktemp("rs"), number_of_nodes=2,
                           s3=lambda: stack.client("s3"))
     warehouse.execute(TABLE)
     warehouse.execute(ROWS)
     warehouse.execute("CREATE TABLE merge_src (id INT, name VARCHAR(5), code CHAR(2))")
     warehouse.execute("INSERT INTO merge_src VALUES (2, 'x', 'xx'), (2, 'y', 'yy'), (9, 'z', 'zz')")
-    server = WireServer(warehouse)
-    server.start()
-    yield server
-    server.stop()
+    with wire.serving(warehouse) as server:
+        yield server
     warehouse.close()
 
 
@@ -81,35 +77,29 @@ def state(server, table="bad_t"):
             w.execute(f"SELECT column_name FROM svv_columns WHERE table_name = '{table}' ORDER BY 1").rows)
 
 
-def rs_connect(server, **kwargs):
-    options = dict(host="127.0.0.1", port=server.port, database="dev", user=USER, password=PASSWORD, ssl=False)
-    conn = redshift_connector.connect(**{**options, **kwargs})
-    conn.autocommit = True
-    return conn
+@pytest.fixture
+def rs_error(server, wire):
+    """``rs_error(sql)``: the ErrorResponse fields redshift_connector got for ``sql`` (S, C, M, P...)."""
+    def error(sql) -> dict:
+        conn = wire.rs_connect(server, autocommit=True)
+        try:
+            with pytest.raises(redshift_connector.ProgrammingError) as failure:
+                conn.cursor().execute(sql)
+            return failure.value.args[0]
+        finally:
+            conn.close()
+    return error
 
 
-def pg_connect(server, **kwargs):
-    options = dict(host="127.0.0.1", port=server.port, dbname="dev", user=USER, password=PASSWORD,
-                   sslmode="disable", autocommit=True)
-    return psycopg.connect(**{**options, **kwargs})
-
-
-def rs_error(server, sql) -> dict:
-    """The ErrorResponse fields redshift_connector got for ``sql`` (S, C, M, P...)."""
-    conn = rs_connect(server)
-    try:
-        with pytest.raises(redshift_connector.ProgrammingError) as failure:
-            conn.cursor().execute(sql)
-        return failure.value.args[0]
-    finally:
-        conn.close()
-
-
-def pg_error(server, sql) -> psycopg.errors.Diagnostic:
-    with pg_connect(server) as conn:
-        with pytest.raises(psycopg.Error) as failure:
-            conn.execute(sql)
-        return failure.value.diag
+@pytest.fixture
+def pg_error(server, wire):
+    """``pg_error(sql)``: the diagnostic psycopg got for ``sql``."""
+    def error(sql) -> psycopg.errors.Diagnostic:
+        with wire.pg_connect(server, autocommit=True) as conn:
+            with pytest.raises(psycopg.Error) as failure:
+                conn.execute(sql)
+            return failure.value.diag
+    return error
 
 
 # -- SQL errors on the wire: SQLSTATE, message, position, and nothing changed -----------------------
@@ -142,23 +132,22 @@ SQL_CASES = {
 
 
 @pytest.mark.parametrize("case", list(SQL_CASES))
-def test_sql_error_on_the_wire(server, case):
+def test_sql_error_on_the_wire(server, rs_error, pg_error, case):
     sql, code, message, position = SQL_CASES[case]
     before = state(server)
-    fields = rs_error(server, sql)                                       # AWS's driver
+    fields = rs_error(sql)                                               # AWS's driver
     assert (fields["S"], fields["C"], fields["M"]) == ("ERROR", code, message)
     assert (int(fields["P"]) if "P" in fields else None) == position
-    diag = pg_error(server, sql)                                         # psycopg
+    diag = pg_error(sql)                                                 # psycopg
     assert (diag.severity, diag.sqlstate, diag.message_primary) == ("ERROR", code, message)
     assert (int(diag.statement_position) if diag.statement_position else None) == position
     assert state(server) == before                                      # nothing lost, nothing half-written
 
 
-def test_a_failed_statement_fails_its_transaction_block(server):
+def test_a_failed_statement_fails_its_transaction_block(server, wire):
     """Inside BEGIN ... the block is aborted: its earlier work is undone (ROLLBACK), statements are refused."""
     before = state(server)
-    conn = rs_connect(server)
-    conn.autocommit = False
+    conn = wire.rs_connect(server)
     cur = conn.cursor()
     cur.execute("INSERT INTO bad_t VALUES (50, 'new', 'nn')")
     with pytest.raises(redshift_connector.ProgrammingError) as failure:
@@ -176,10 +165,10 @@ def test_a_failed_statement_fails_its_transaction_block(server):
 BAD_CSV = b"1,ann,aa\nx2,bob,bb\n3,much-too-long,cc\n4,dee\n5,eve,ee\n"
 
 
-def test_copy_with_bad_rows_beyond_maxerror_loads_nothing(stack, server, bucket):
+def test_copy_with_bad_rows_beyond_maxerror_loads_nothing(stack, server, bucket, rs_error):
     stack.client("s3").put_object(Bucket=bucket, Key="bad/rows.csv", Body=BAD_CSV)
     before = state(server)
-    fields = rs_error(server, f"COPY bad_t FROM 's3://{bucket}/bad/' IAM_ROLE '{ROLE}' CSV MAXERROR 2")
+    fields = rs_error(f"COPY bad_t FROM 's3://{bucket}/bad/' IAM_ROLE '{ROLE}' CSV MAXERROR 2")
     assert (fields["C"], fields["M"]) == ("XX000", "Load into table 'bad_t' failed.  "
                                                    "Check 'stl_load_errors' system table for details.")
     assert state(server) == before                                         # all or nothing
@@ -188,40 +177,40 @@ def test_copy_with_bad_rows_beyond_maxerror_loads_nothing(stack, server, bucket)
     assert errors == [(2, 1207), (3, 1204), (4, 1214)]
 
 
-def test_copy_from_a_missing_prefix_or_key(stack, server, bucket):
+def test_copy_from_a_missing_prefix_or_key(stack, server, bucket, rs_error):
     before = state(server)
-    fields = rs_error(server, f"COPY bad_t FROM 's3://{bucket}/nothing/here' IAM_ROLE '{ROLE}' CSV")
+    fields = rs_error(f"COPY bad_t FROM 's3://{bucket}/nothing/here' IAM_ROLE '{ROLE}' CSV")
     assert (fields["C"], fields["M"]) == ("XX000", "The specified S3 prefix 'nothing/here' does not exist")
     manifest = f'{{"entries": [{{"url": "s3://{bucket}/gone.csv", "mandatory": true}}]}}'
     stack.client("s3").put_object(Bucket=bucket, Key="m/load.manifest", Body=manifest.encode())
-    fields = rs_error(server, f"COPY bad_t FROM 's3://{bucket}/m/load.manifest' IAM_ROLE '{ROLE}' CSV MANIFEST")
+    fields = rs_error(f"COPY bad_t FROM 's3://{bucket}/m/load.manifest' IAM_ROLE '{ROLE}' CSV MANIFEST")
     assert fields["C"] == "XX000" and "The specified key does not exist" in fields["M"]
     assert state(server) == before
 
 
 # -- the connection itself ----------------------------------------------------------------------------
-def test_wrong_password(server):
+def test_wrong_password(server, wire):
     with pytest.raises(redshift_connector.InterfaceError) as refused:
-        rs_connect(server, password="wrong")
+        wire.rs_connect(server, password="wrong")
     fields = refused.value.args[0]
     assert (fields["S"], fields["C"], fields["M"]) == (
         "FATAL", "28000", f'password authentication failed for user "{USER}"')
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        pg_connect(server, password="wrong")
+        wire.pg_connect(server, password="wrong")
 
 
-def test_unknown_database(server):
+def test_unknown_database(server, wire):
     with pytest.raises(redshift_connector.ProgrammingError) as refused:
-        rs_connect(server, database="nodb")
+        wire.rs_connect(server, database="nodb")
     assert (refused.value.args[0]["C"], refused.value.args[0]["M"]) == ("3D000", 'database "nodb" does not exist')
 
 
-def test_cancelled_statement_writes_nothing(server):
+def test_cancelled_statement_writes_nothing(server, wire):
     server.warehouse.execute("CREATE TABLE IF NOT EXISTS numbers (x INT)")
     server.warehouse.execute("INSERT INTO numbers SELECT * FROM generate_series(1, 2000)")
     server.warehouse.execute("CREATE TABLE IF NOT EXISTS landed (x INT)")
     before = state(server, "landed")
-    with pg_connect(server) as conn:
+    with wire.pg_connect(server, autocommit=True) as conn:
         timer = threading.Timer(0.5, conn.cancel_safe)        # cancel_safe: see test_redshift_wire
         timer.start()
         with pytest.raises(psycopg.errors.QueryCanceled) as cancelled:
@@ -234,50 +223,19 @@ def test_cancelled_statement_writes_nothing(server):
 
 
 # -- the control plane and the Data API -----------------------------------------------------------
-def _unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def wait_done(data, statement_id: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        desc = data.describe_statement(Id=statement_id)
-        if desc["Status"] in ("FINISHED", "FAILED", "ABORTED") or time.monotonic() > deadline:
-            return desc
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
-def cluster(stack):
-    redshift = stack.client("redshift")
-    name = _unique("bad")
-    redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.xlplus", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword=PASSWORD, DBName="dev")
-    data = stack.client("redshift-data")
-    for sql in (TABLE, ROWS, "CREATE TABLE merge_src (id INT, name VARCHAR(5), code CHAR(2))",
-                "INSERT INTO merge_src VALUES (2, 'x', 'xx'), (2, 'y', 'yy')"):
-        sid = data.execute_statement(ClusterIdentifier=name, Database="dev", DbUser="admin", Sql=sql)["Id"]
-        assert wait_done(data, sid)["Status"] == "FINISHED"
-    yield name
-    status = redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]["ClusterStatus"]
-    if status == "paused":
-        redshift.resume_cluster(ClusterIdentifier=name)
-    redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
+def cluster(stack, unique, clusters, statements):
+    """A single-node cluster with ``bad_t`` and a ``merge_src`` that matches one of its rows twice."""
+    redshift, data = stack.client("redshift"), stack.client("redshift-data")
+    with clusters.running(redshift, unique("bad"), ClusterType="single-node") as name:
+        for sql in (TABLE, ROWS, "CREATE TABLE merge_src (id INT, name VARCHAR(5), code CHAR(2))",
+                    "INSERT INTO merge_src VALUES (2, 'x', 'xx'), (2, 'y', 'yy')"):
+            statements.run_ok(data, name, sql)
+        yield name
 
 
-def run(data, cluster, sql, database="dev") -> dict:
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database=database, DbUser="admin", Sql=sql)["Id"]
-    return wait_done(data, sid)
-
-
-def rows_of(data, cluster, sql):
-    desc = run(data, cluster, sql)
-    assert desc["Status"] == "FINISHED", desc
-    return data.get_statement_result(Id=desc["Id"])["Records"]
-
-
-def test_unknown_node_type(redshift):
-    name = _unique("bad")
+def test_unknown_node_type(redshift, unique):
+    name = unique("bad")
     with pytest.raises(ClientError) as refused:
         redshift.create_cluster(ClusterIdentifier=name, NodeType="xx.huge", MasterUsername="admin",
                                 MasterUserPassword=PASSWORD)
@@ -287,8 +245,8 @@ def test_unknown_node_type(redshift):
         redshift.describe_clusters(ClusterIdentifier=name)
 
 
-def test_restore_from_a_missing_snapshot(redshift):
-    name = _unique("bad")
+def test_restore_from_a_missing_snapshot(redshift, unique):
+    name = unique("bad")
     with pytest.raises(ClientError) as refused:
         redshift.restore_from_cluster_snapshot(ClusterIdentifier=name, SnapshotIdentifier="no-such-snapshot")
     assert refused.value.response["Error"]["Code"] == "ClusterSnapshotNotFound"
@@ -309,15 +267,15 @@ DATA_API_FAILURES = {
 }
 
 
-def test_data_api_sql_errors_fail_the_statement(data, cluster):
-    before = rows_of(data, cluster, "SELECT * FROM bad_t ORDER BY id")
+def test_data_api_sql_errors_fail_the_statement(data, cluster, statements):
+    before = statements.records(data, cluster, "SELECT * FROM bad_t ORDER BY id")
     for sql, error in DATA_API_FAILURES.items():
-        desc = run(data, cluster, sql)
+        desc = statements.run(data, cluster, sql, timeout=60)
         assert (desc["Status"], desc["Error"]) == ("FAILED", error), sql
         with pytest.raises(data.exceptions.ValidationException):        # no result of a failed statement
             data.get_statement_result(Id=desc["Id"])
-    assert rows_of(data, cluster, "SELECT * FROM bad_t ORDER BY id") == before
-    wrong = run(data, cluster, "SELECT 1", database="other")
+    assert statements.records(data, cluster, "SELECT * FROM bad_t ORDER BY id") == before
+    wrong = statements.run(data, cluster, "SELECT 1", timeout=60, database="other")
     assert (wrong["Status"], wrong["Error"]) == ("FAILED", 'FATAL: database "other" does not exist')
 
 
@@ -336,21 +294,16 @@ def test_data_api_refuses_requests(data, cluster, monkeypatch):
         data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sql="SELECT 1")
 
 
-def test_data_api_cancelled_statement_is_aborted(data, cluster):
-    sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
-                                 Sql="SELECT sum(x * y % 7) FROM generate_series(1, 200000) AS a(x), "
-                                     "generate_series(1, 200000) AS b(y)")["Id"]
-    deadline = time.monotonic() + 10
-    while data.describe_statement(Id=sid)["Status"] != "STARTED" and time.monotonic() < deadline:
-        time.sleep(0.02)
+def test_data_api_cancelled_statement_is_aborted(data, cluster, statements):
+    sid = statements.start_slow(data, cluster)
     assert data.cancel_statement(Id=sid)["Status"] is True
-    assert wait_done(data, sid, timeout=120)["Status"] == "ABORTED"
+    assert statements.wait(data, sid, timeout=120)["Status"] == "ABORTED"
     with pytest.raises(data.exceptions.ValidationException, match="already in ABORTED state"):
         data.cancel_statement(Id=sid)
 
 
-def test_data_api_on_a_paused_cluster(redshift, data, cluster):
-    before = rows_of(data, cluster, "SELECT * FROM bad_t ORDER BY id")
+def test_data_api_on_a_paused_cluster(redshift, data, cluster, statements):
+    before = statements.records(data, cluster, "SELECT * FROM bad_t ORDER BY id")
     redshift.pause_cluster(ClusterIdentifier=cluster)
     try:
         with pytest.raises(data.exceptions.ValidationException) as refused:
@@ -358,4 +311,4 @@ def test_data_api_on_a_paused_cluster(redshift, data, cluster):
         assert "paused" in refused.value.response["Error"]["Message"]
     finally:
         redshift.resume_cluster(ClusterIdentifier=cluster)
-    assert rows_of(data, cluster, "SELECT * FROM bad_t ORDER BY id") == before       # kept while paused
+    assert statements.records(data, cluster, "SELECT * FROM bad_t ORDER BY id") == before   # kept while paused

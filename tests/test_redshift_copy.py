@@ -2,7 +2,6 @@
 import gzip
 import io
 import json
-import time
 import uuid
 
 import pyarrow as pa
@@ -18,8 +17,8 @@ DDL = "CREATE TABLE people (id INTEGER NOT NULL, name VARCHAR(5), joined DATE) D
 
 
 @pytest.fixture(scope="module")
-def bucket(stack):
-    name = f"rs-copy-{uuid.uuid4().hex[:8]}"
+def bucket(stack, unique):
+    name = unique("rs-copy")
     stack.client("s3").create_bucket(Bucket=name)
     return name
 
@@ -249,33 +248,16 @@ def test_unload_refuses_to_overwrite(stack, bucket, warehouse):
     assert keys(stack, bucket, p) == before
 
 
-def test_copy_and_unload_through_a_cluster(stack, bucket):
+def test_copy_and_unload_through_a_cluster(stack, bucket, data, cluster, statements):
     """The cluster's plane gives its warehouse the stack's S3: COPY and UNLOAD over the Data API."""
-    redshift, data = stack.client("redshift"), stack.client("redshift-data")
-    cluster = f"copy-{uuid.uuid4().hex[:6]}"
-    redshift.create_cluster(ClusterIdentifier=cluster, NodeType="ra3.xlplus", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword="Passw0rd1", DBName="dev")
-    try:
-        p = prefix()
-        put(stack, bucket, f"{p}people.csv", b"1,ann,2024-01-01\n2,bob,2024-01-02\n")
-
-        def run(sql):
-            statement = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin", Sql=sql)
-            deadline = time.monotonic() + 30
-            while True:
-                described = data.describe_statement(Id=statement["Id"])
-                if described["Status"] in ("FINISHED", "FAILED", "ABORTED") or time.monotonic() > deadline:
-                    return described
-                time.sleep(0.05)
-
-        assert run(DDL)["Status"] == "FINISHED"
-        copied = run(f"COPY people FROM 's3://{bucket}/{p}people.csv' IAM_ROLE '{ROLE}' CSV")
-        assert copied["Status"] == "FINISHED", copied.get("Error")
-        unloaded = run(f"UNLOAD ('SELECT * FROM people') TO 's3://{bucket}/{p}out/' IAM_ROLE '{ROLE}' CSV")
-        assert unloaded["Status"] == "FINISHED", unloaded.get("Error")
-        assert keys(stack, bucket, f"{p}out/")
-        missing = run(f"COPY people FROM 's3://{bucket}/{p}missing' IAM_ROLE '{ROLE}' CSV")
-        assert missing["Status"] == "FAILED"
-        assert "The specified S3 prefix" in missing["Error"]
-    finally:
-        redshift.delete_cluster(ClusterIdentifier=cluster, SkipFinalClusterSnapshot=True)
+    p = prefix()
+    put(stack, bucket, f"{p}people.csv", b"1,ann,2024-01-01\n2,bob,2024-01-02\n")
+    statements.run_ok(data, cluster, DDL, timeout=30)
+    statements.run_ok(data, cluster, f"COPY people FROM 's3://{bucket}/{p}people.csv' IAM_ROLE '{ROLE}' CSV",
+                      timeout=30)
+    statements.run_ok(data, cluster, f"UNLOAD ('SELECT * FROM people') TO 's3://{bucket}/{p}out/' "
+                                     f"IAM_ROLE '{ROLE}' CSV", timeout=30)
+    assert keys(stack, bucket, f"{p}out/")
+    missing = statements.run(data, cluster, f"COPY people FROM 's3://{bucket}/{p}missing' IAM_ROLE '{ROLE}' CSV")
+    assert missing["Status"] == "FAILED"
+    assert "The specified S3 prefix" in missing["Error"]

@@ -6,19 +6,13 @@ raw socket) and through the Data API's BatchExecuteStatement.
 """
 from __future__ import annotations
 
-import socket
-import struct
 import time
-import uuid
 
 import psycopg
 import pytest
-import redshift_connector
-from botocore.exceptions import ClientError
 
 from localaws.redshift.engine import TX_FAILED, TX_IDLE, TX_OPEN, Warehouse
 from localaws.redshift.errors import SQLError
-from localaws.redshift.wire import WireServer, md5_answer
 
 USER, PASSWORD = "awsuser", "Passw0rd1"
 
@@ -201,26 +195,14 @@ def test_closing_a_session_rolls_its_block_back(warehouse):
 
 # -- the wire protocol ----------------------------------------------------------------------
 @pytest.fixture
-def server(warehouse):
-    server = WireServer(warehouse)
-    server.start()
-    yield server
-    server.stop()
+def server(warehouse, wire):
+    with wire.serving(warehouse) as server:
+        yield server
 
 
-def pg_connect(server, **kwargs):
-    return psycopg.connect(host="127.0.0.1", port=server.port, dbname="dev", user=USER, password=PASSWORD,
-                           sslmode="disable", **kwargs)
-
-
-def rs_connect(server):
-    return redshift_connector.connect(host="127.0.0.1", port=server.port, database="dev", user=USER,
-                                      password=PASSWORD, ssl=False)
-
-
-def test_psycopg_commit_rollback_and_failed_transactions(server):
-    other = pg_connect(server, autocommit=True)
-    with pg_connect(server) as conn:                  # autocommit off: psycopg sends BEGIN
+def test_psycopg_commit_rollback_and_failed_transactions(server, wire):
+    other = wire.pg_connect(server, autocommit=True)
+    with wire.pg_connect(server) as conn:             # autocommit off: psycopg sends BEGIN
         conn.execute("INSERT INTO sales VALUES (100, 'r1', 5)")
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
         assert other.execute("SELECT count(*) FROM sales").fetchone() == (40,)
@@ -236,7 +218,7 @@ def test_psycopg_commit_rollback_and_failed_transactions(server):
             conn.execute("SELECT 1")
         conn.rollback()
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    first, second = pg_connect(server), pg_connect(server)
+    first, second = wire.pg_connect(server), wire.pg_connect(server)
     first.execute("DELETE FROM sales WHERE id = 1")
     with pytest.raises(psycopg.errors.InternalError_) as lost:    # XX000, as Redshift answers
         second.execute("DELETE FROM sales WHERE id = 2")
@@ -249,8 +231,8 @@ def test_psycopg_commit_rollback_and_failed_transactions(server):
         conn.close()
 
 
-def test_redshift_connector_commit_and_rollback(server):
-    conn = rs_connect(server)                         # autocommit is False by default
+def test_redshift_connector_commit_and_rollback(server, wire):
+    conn = wire.rs_connect(server)                    # autocommit is False by default
     assert conn.autocommit is False
     cur = conn.cursor()
     cur.execute("INSERT INTO sales VALUES (100, 'r1', 5)")
@@ -264,46 +246,8 @@ def test_redshift_connector_commit_and_rollback(server):
     conn.close()
 
 
-class RawClient:
-    """A bare PostgreSQL client: sends Query messages, returns the answers and the status byte."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        body = struct.pack("!i", 196608) + f"user\0{USER}\0database\0dev\0\0".encode()
-        self.sock.sendall(struct.pack("!i", len(body) + 4) + body)
-        kind, auth = self.read()
-        answer = md5_answer(USER, PASSWORD, auth[4:]).encode() + b"\0"
-        self.sock.sendall(b"p" + struct.pack("!i", len(answer) + 4) + answer)
-        self.until_ready()
-
-    def read(self) -> tuple[bytes, bytes]:
-        head = self.recv(5)
-        return head[:1], self.recv(struct.unpack("!i", head[1:])[0] - 4)
-
-    def recv(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            assert chunk, "server closed the connection"
-            data += chunk
-        return data
-
-    def until_ready(self) -> list[tuple[bytes, bytes]]:
-        messages = []
-        while not messages or messages[-1][0] != b"Z":
-            messages.append(self.read())
-        return messages
-
-    def query(self, sql: str) -> tuple[bytes, list]:
-        """(the transaction status after it, every answer message)."""
-        body = sql.encode() + b"\0"
-        self.sock.sendall(b"Q" + struct.pack("!i", len(body) + 4) + body)
-        messages = self.until_ready()
-        return messages[-1][1], messages
-
-
-def test_ready_for_query_reports_the_transaction_status(server):
-    client = RawClient(server.port)
+def test_ready_for_query_reports_the_transaction_status(server, wire):
+    client = wire.raw_client(server)
     assert client.query("SELECT 1")[0] == b"I"
     assert client.query("BEGIN")[0] == b"T"
     assert client.query("INSERT INTO sales VALUES (100, 'r1', 5)")[0] == b"T"
@@ -320,8 +264,8 @@ def test_ready_for_query_reports_the_transaction_status(server):
     client.sock.close()
 
 
-def test_a_dropped_connection_rolls_its_block_back(server):
-    client = RawClient(server.port)
+def test_a_dropped_connection_rolls_its_block_back(server, wire):
+    client = wire.raw_client(server)
     client.query("BEGIN")
     client.query("DELETE FROM sales")
     client.sock.close()                               # no Terminate: the client just went away
@@ -333,37 +277,15 @@ def test_a_dropped_connection_rolls_its_block_back(server):
     server.warehouse.execute("DELETE FROM sales WHERE id = 0")    # nothing of the block is left in the way
 
 
-# -- the Data API ---------------------------------------------------------------------------
-@pytest.fixture
-def cluster(redshift):
-    name = f"tx-{uuid.uuid4().hex[:8]}"
-    redshift.create_cluster(ClusterIdentifier=name, NodeType="ra3.xlplus", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword=PASSWORD, DBName="dev")
-    yield name
-    try:
-        redshift.delete_cluster(ClusterIdentifier=name, SkipFinalClusterSnapshot=True)
-    except ClientError:
-        pass
-
-
-def wait_done(data, statement_id: str, timeout: float = 30) -> dict:
-    deadline = time.monotonic() + timeout
-    while (desc := data.describe_statement(Id=statement_id))["Status"] not in ("FINISHED", "FAILED", "ABORTED"):
-        assert time.monotonic() < deadline, desc
-        time.sleep(0.05)
-    return desc
-
-
-def test_data_api_batch_is_one_transaction(data, cluster):
+# -- the Data API (``cluster``: tests/conftest.py) ---------------------------------------------
+def test_data_api_batch_is_one_transaction(data, cluster, statements):
     ids = {"ClusterIdentifier": cluster, "Database": "dev", "DbUser": "admin"}
 
     def batch(sqls, **kwargs):
-        return wait_done(data, data.batch_execute_statement(**ids, Sqls=sqls, **kwargs)["Id"])
+        return statements.wait(data, data.batch_execute_statement(**ids, Sqls=sqls, **kwargs)["Id"])
 
     def rows():
-        sid = data.execute_statement(**ids, Sql="select count(*) from t")["Id"]
-        assert wait_done(data, sid)["Status"] == "FINISHED"
-        return data.get_statement_result(Id=sid)["Records"][0][0]["longValue"]
+        return statements.records(data, cluster, "select count(*) from t", timeout=30)[0][0]["longValue"]
 
     assert batch(["create table t (id int)", "insert into t values (1), (2)"])["Status"] == "FINISHED"
     failed = batch(["insert into t values (3)", "delete from t where id = 1", "select * from nowhere",

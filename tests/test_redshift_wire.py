@@ -7,7 +7,6 @@ port is left behind.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import socket
 import struct
 import threading
@@ -20,36 +19,22 @@ import redshift_connector
 
 from localaws.redshift.engine import Warehouse
 from localaws.redshift.errors import SQLError
-from localaws.redshift.wire import WireServer, split_statements
+from localaws.redshift.wire import split_statements
 
 USER, PASSWORD = "awsuser", "Passw0rd1"
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(tmp_path, wire):
     warehouse = Warehouse("wire-test", "dev", USER, PASSWORD, tmp_path)
-    server = WireServer(warehouse)
-    server.start()
-    yield server
-    server.stop()
+    with wire.serving(warehouse) as server:
+        yield server
     warehouse.close()
     assert server.connections == 0 and not server.threads
     assert not [t for t in threading.enumerate() if t.name.startswith("redshift-wire")]
     assert server.listener.fileno() == -1
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", server.port), timeout=2)
-
-
-def rs_connect(server, **kwargs):
-    options = dict(host="127.0.0.1", port=server.port, database="dev", user=USER,
-                   password=PASSWORD, ssl=False)
-    return redshift_connector.connect(**{**options, **kwargs})
-
-
-def pg_connect(server, **kwargs):
-    options = dict(host="127.0.0.1", port=server.port, dbname="dev", user=USER,
-                   password=PASSWORD, sslmode="disable")
-    return psycopg.connect(**{**options, **kwargs})
 
 
 def has_relation(server, name: str) -> bool:
@@ -61,9 +46,9 @@ def has_relation(server, name: str) -> bool:
 
 
 # -- redshift_connector (AWS's driver: extended protocol, named statements, binary results)
-def test_redshift_connector_round_trip(server):
+def test_redshift_connector_round_trip(server, wire):
     started = time.perf_counter()
-    conn = rs_connect(server)
+    conn = wire.rs_connect(server)
     assert time.perf_counter() - started < 2
     cur = conn.cursor()
     cur.execute("CREATE TABLE sales (id INT, name VARCHAR(20), price DECIMAL(10,2), score FLOAT, "
@@ -89,10 +74,10 @@ def test_redshift_connector_round_trip(server):
     conn.close()
 
 
-def test_redshift_connector_catalog_methods(server):
+def test_redshift_connector_catalog_methods(server, wire):
     if not has_relation(server, "svv_tables"):
         pytest.skip("the warehouse has no svv_tables yet (get_tables() queries it)")
-    conn = rs_connect(server)
+    conn = wire.rs_connect(server)
     conn.cursor().execute("CREATE TABLE flights (id INT, carrier VARCHAR(2))")
     conn.commit()
     cur = conn.cursor()
@@ -102,8 +87,8 @@ def test_redshift_connector_catalog_methods(server):
     conn.close()
 
 
-def test_redshift_connector_errors_carry_sqlstate(server):
-    conn = rs_connect(server)
+def test_redshift_connector_errors_carry_sqlstate(server, wire):
+    conn = wire.rs_connect(server)
     cur = conn.cursor()
     with pytest.raises(redshift_connector.ProgrammingError) as missing:
         cur.execute("SELECT * FROM no_such_table")
@@ -123,23 +108,23 @@ def test_redshift_connector_errors_carry_sqlstate(server):
     conn.close()
 
 
-def test_wrong_password_and_unknown_database_are_refused_as_redshift_does(server):
+def test_wrong_password_and_unknown_database_are_refused_as_redshift_does(server, wire):
     with pytest.raises(redshift_connector.InterfaceError) as refused:
-        rs_connect(server, password="wrong")
+        wire.rs_connect(server, password="wrong")
     fields = refused.value.args[0]
     assert (fields["S"], fields["C"]) == ("FATAL", "28000")
     assert fields["M"] == f'password authentication failed for user "{USER}"'
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-        pg_connect(server, password="wrong")
+        wire.pg_connect(server, password="wrong")
     with pytest.raises(redshift_connector.ProgrammingError) as unknown:
-        rs_connect(server, database="nodb")
+        wire.rs_connect(server, database="nodb")
     assert unknown.value.args[0]["C"] == "3D000"
     assert unknown.value.args[0]["M"] == 'database "nodb" does not exist'
 
 
 # -- psycopg 3 (extended protocol with unnamed statements; simple protocol without params)
-def test_psycopg_parameters_types_and_transactions(server):
-    with pg_connect(server) as conn:
+def test_psycopg_parameters_types_and_transactions(server, wire):
+    with wire.pg_connect(server) as conn:
         assert conn.info.parameter_status("server_version") == "8.0.2"
         conn.execute("CREATE TABLE airports (code VARCHAR(3), elev INT, lat DECIMAL(8,4), big BOOLEAN, opened DATE)")
         assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
@@ -154,7 +139,7 @@ def test_psycopg_parameters_types_and_transactions(server):
             assert conn.execute("SELECT code FROM airports WHERE elev = %s", (13,)).fetchall() == [("JFK",)]
         conn.rollback()
 
-    with pg_connect(server, autocommit=True) as conn:
+    with wire.pg_connect(server, autocommit=True) as conn:
         cur = conn.execute("SELECT 1 AS a; SELECT 'x;y' AS b; INSERT INTO airports (code) VALUES ('EWR')")
         assert cur.fetchall() == [(1,)]
         assert cur.nextset() and cur.fetchall() == [("x;y",)]
@@ -166,8 +151,8 @@ def test_psycopg_parameters_types_and_transactions(server):
         assert conn.execute("SELECT count(*) FROM airports").fetchone() == (4,)
 
 
-def test_psycopg_cancel_interrupts_a_long_query(server):
-    with pg_connect(server, autocommit=True) as conn:
+def test_psycopg_cancel_interrupts_a_long_query(server, wire):
+    with wire.pg_connect(server, autocommit=True) as conn:
         conn.execute("CREATE TABLE n (x INT)")
         conn.execute("INSERT INTO n SELECT * FROM generate_series(1, 2000)")
         # cancel_safe(), not cancel(): psycopg's blocking cancel() keeps Python's GIL while it
@@ -182,8 +167,8 @@ def test_psycopg_cancel_interrupts_a_long_query(server):
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_stop_closes_open_connections(server):
-    conn = pg_connect(server, autocommit=True)
+def test_stop_closes_open_connections(server, wire):
+    conn = wire.pg_connect(server, autocommit=True)
     assert server.connections == 1
     server.stop()
     server.stop()                                               # idempotent
@@ -193,53 +178,12 @@ def test_stop_closes_open_connections(server):
 
 
 # -- the protocol itself, byte by byte --------------------------------------------------
-class RawClient:
-    """Just enough of a PostgreSQL client to send chosen messages and read the answers."""
-
-    def __init__(self, port: int):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock.sendall(struct.pack("!ii", 8, 80877103))            # SSLRequest
-        assert self.sock.recv(1) == b"N"
-        body = struct.pack("!i", 196608) + b"user\0awsuser\0database\0dev\0\0"
-        self.sock.sendall(struct.pack("!i", len(body) + 4) + body)
-        kind, auth = self.read()
-        assert kind == b"R" and struct.unpack("!i", auth[:4])[0] == 5
-        inner = hashlib.md5((PASSWORD + USER).encode()).hexdigest().encode()
-        self.send(b"p", b"md5" + hashlib.md5(inner + auth[4:]).hexdigest().encode() + b"\0")
-        self.until_ready()
-
-    def send(self, kind: bytes, body: bytes = b"") -> None:
-        self.sock.sendall(kind + struct.pack("!i", len(body) + 4) + body)
-
-    def read(self) -> tuple[bytes, bytes]:
-        head = self.recv(5)
-        return head[:1], self.recv(struct.unpack("!i", head[1:])[0] - 4)
-
-    def recv(self, n: int) -> bytes:
-        data = b""
-        while len(data) < n:
-            chunk = self.sock.recv(n - len(data))
-            assert chunk, "server closed the connection"
-            data += chunk
-        return data
-
-    def until_ready(self) -> list[tuple[bytes, bytes]]:
-        messages = []
-        while not messages or messages[-1][0] != b"Z":
-            messages.append(self.read())
-        return messages
-
-    def close(self) -> None:
-        self.send(b"X")
-        self.sock.close()
-
-
 def kinds(messages) -> bytes:
     return b"".join(kind for kind, _ in messages)
 
 
-def test_extended_protocol_max_rows_errors_and_empty_queries(server, monkeypatch):
-    client = RawClient(server.port)
+def test_extended_protocol_max_rows_errors_and_empty_queries(server, wire, monkeypatch):
+    client = wire.raw_client(server, ssl_request=True)
     client.send(b"Q", b"CREATE TABLE t (x INT); INSERT INTO t VALUES (1), (2), (3)\0")
     assert kinds(client.until_ready()) == b"CCZ"
     # Describe of an INSERT says NoData and does not run it.
