@@ -225,3 +225,18 @@ def test_statements_split_outside_quotes_and_comments():
     text = "SELECT 'a;b'; -- c;\nSELECT $$x;y$$ ; /* ; */ ;"
     assert split_statements(text) == ["SELECT 'a;b'", " -- c;\nSELECT $$x;y$$ "]
     assert split_statements("  -- only a comment\n") == []
+
+
+def test_pg_last_query_id_names_the_clients_query_not_the_drivers_describe(server, wire):
+    """redshift_connector describes every statement first (a probe query): pg_last_query_id() skips it."""
+    conn = wire.rs_connect(server, autocommit=True)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE ids (v INT)")
+    cur.execute("INSERT INTO ids VALUES (1), (2)")
+    cur.execute("SELECT sum(v) FROM ids")
+    assert cur.fetchone()[0] == 3
+    cur.execute("SELECT pg_last_query_id()")
+    last = cur.fetchone()[0]
+    cur.execute("SELECT querytxt FROM stl_query WHERE query = %s", (last,))
+    assert cur.fetchone()[0].strip() == "SELECT sum(v) FROM ids"
+    conn.close()

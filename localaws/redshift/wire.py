@@ -707,6 +707,13 @@ class Session:
         word = first_word(prepared.sql)
         if word not in ROW_RETURNING:
             return None
+        last_query_id = getattr(self.db, "last_query_id", -1)
+        try:                      # a probe is not the client's query: pg_last_query_id() must not see it
+            return self._describe_columns(prepared, word)
+        finally:
+            self.db.last_query_id = last_query_id
+
+    def _describe_columns(self, prepared, word: str):
         nulls = [None] * len(prepared.param_types)
         if word in ("SHOW", "EXPLAIN"):                  # no subquery can hold these
             return self.run(prepared.sql, nulls).columns
