@@ -1,4 +1,4 @@
-"""Flink stand-in (prototype): what a real Flink 2.2 session cluster costs here.
+"""Flink stand-in: what the real Flink session cluster of set ``flink`` (1.19.1 now; 2.2.0 when first measured) costs here.
 
 Measures, with the jars of set ``flink`` and ``localaws/core/flink.py``
 (figures in ``docs/flink_measurements.md``):

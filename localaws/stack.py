@@ -37,13 +37,14 @@ from .core.plane import LocalOnlyError, Plane
 from .core.server import Endpoint
 from .emr.api import EMRPlane
 from .firehose.api import FirehosePlane
+from .flink.api import FlinkPlane
 from .kinesis.api import KinesisPlane
 from .opensearch.api import OpenSearchPlane
 from .redshift.api import RedshiftPlane
 
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
-                                   RedshiftPlane, KinesisPlane)
+                                   RedshiftPlane, KinesisPlane, FlinkPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account
 

@@ -1,4 +1,4 @@
-"""A real Flink 2.2 session cluster from the locked ``flink`` jar set (``localaws/core/flink.py``).
+"""A real Flink 1.19 session cluster from the locked ``flink`` jar set (``localaws/core/flink.py``).
 
 - ``jars.lock``: the ``flink`` set runs on a classpath of its own, so the
   lock tool keeps the jars pyspark also ships (it drops them from ``s3a``);
@@ -61,7 +61,9 @@ def test_flink_set_is_whole_and_matches_the_version():
     # jars pyspark also ships stay in (the s3a set would have dropped them)
     assert "org.slf4j:slf4j-api:1.7.36" in coords
     # one copy of the net.jpountz LZ4 classes
-    assert not any(c.startswith("org.lz4:lz4-java:") for c in coords)
+    assert len([c for c in coords if c.split(":")[1] == "lz4-java"]) == 1
+    # AWS's own Kinesis connector (SQL 'connector' = 'kinesis'), one self-contained jar
+    assert "org.apache.flink:flink-connector-kinesis:4.3.0-1.19" in coords
     assert len({jar.file for jar in flink.jars}) == len(flink.jars)
     assert flink.size < 400e6, "the brief's budget: Flink adds at most 400 MB"
     assert {path.name for path in jvm.jars("flink")} == {jar.file for jar in flink.jars}

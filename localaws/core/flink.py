@@ -1,6 +1,6 @@
 """A real Apache Flink session cluster on 127.0.0.1: the engine behind Managed Service for Apache Flink.
 
-Prototype (see ``docs/flink_measurements.md`` for what it costs). On AWS, a
+Used by ``localaws/flink/`` (see ``docs/flink_measurements.md`` for what it costs). On AWS, a
 Managed Service for Apache Flink application runs on a Flink cluster the
 service owns: a JobManager that schedules and checkpoints, TaskManagers
 that run the tasks, and (in Studio notebooks) Flink SQL. Locally the same
@@ -30,8 +30,10 @@ Use::
 
 :meth:`FlinkCluster.kill_taskmanager` and :meth:`FlinkCluster.start_taskmanager`
 kill -9 and restart the TaskManager, so a course can show a job recovering
-from its last checkpoint (``execution.checkpointing.dir``, a local folder;
-Flink 1.x called it ``state.checkpoints.dir``).
+from its last checkpoint (``state.checkpoints.dir``, a local folder; Flink 2
+renamed the key ``execution.checkpointing.dir``). :meth:`FlinkCluster.savepoint`
+and :meth:`FlinkCluster.stop_job` take savepoints (``state.savepoints.dir``):
+what Managed Service for Apache Flink calls application *snapshots*.
 
 Standard library only.
 """
@@ -48,33 +50,35 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import java, jvm
+from . import java, jvm, limits
 from .waiting import wait_until
 
-#: The Flink release: the newer of the two Managed Service for Apache Flink
-#: runs (1.20 and 2.2), and the one it defaults new applications to.
-FLINK_VERSION = "2.2.0"
+#: The Flink release. Managed Service for Apache Flink still runs 1.19 (and
+#: 1.20 and 2.2); 1.19 is the newest line for which this course's Maven
+#: registry serves AWS's own Kinesis connector (``flink-connector-kinesis``
+#: 4.3.0-1.19, SQL ``'connector' = 'kinesis'``), so a learner's SQL reads and
+#: writes the local Kinesis streams exactly as it would on AWS. 1.19.1, not
+#: 1.19.3: ``flink-sql-gateway`` is only served in 1.19.1.
+FLINK_VERSION = "1.19.1"
 
-#: Memory of each process, in MiB. ``heap`` is -Xmx; ``direct`` is
-#: -XX:MaxDirectMemorySize (Flink's off-heap and network buffers); ``metaspace``
-#: is -XX:MaxMetaspaceSize. The TaskManager splits its heap into framework
-#: heap and task heap, and also has managed memory (off-heap, for RocksDB and
-#: batch operators), counted in its process size but not in a JVM flag.
-MEMORY_MB = {
-    "jobmanager": {"heap": 256, "direct": 128, "metaspace": 192},
-    "taskmanager": {"framework_heap": 96, "task_heap": 192, "framework_off_heap": 64,
-                    "network": 64, "managed": 128, "metaspace": 192},
-    "sql-gateway": {"heap": 384, "direct": 64, "metaspace": 256},
-}
+#: The RuntimeEnvironment value Managed Service for Apache Flink gives this version.
+RUNTIME_ENVIRONMENT = "FLINK-1_19"
+
+#: Memory of each process, in MiB: the one policy lives in ``limits.py``.
+MEMORY_MB = limits.FLINK_MEMORY_MB
 
 #: JVM overhead Flink reserves per process (thread stacks, code cache, GC):
 #: only counted in Flink's process size, not a JVM flag.
 JVM_OVERHEAD_MB = 128
 
 #: Options every Flink JVM gets: serial GC (no GC threads competing for two
-#: cores) and the module openings Flink needs on Java 17 (those of the
-#: ``env.java.opts.all`` line of the distribution's config.yaml).
-JVM_OPTIONS = ["-XX:+UseSerialGC"] + [
+#: cores), the module openings Flink needs on Java 17 (those of the
+#: ``env.java.opts.all`` line of the distribution's config.yaml), and JSON
+#: instead of CBOR for Kinesis: the AWS SDKs inside the Kinesis connector
+#: speak CBOR to Kinesis by default, which the local endpoint does not parse.
+#: ``aws.cborEnabled`` is the SDK v2 switch (the connector's sink); the SDK v1
+#: switch (its source) is the environment variable in :data:`JVM_ENVIRONMENT`.
+JVM_OPTIONS = ["-XX:+UseSerialGC", "-Daws.cborEnabled=false"] + [
     f"--add-exports={name}=ALL-UNNAMED" for name in (
         "java.base/sun.net.util", "java.rmi/sun.rmi.registry",
         "jdk.compiler/com.sun.tools.javac.api", "jdk.compiler/com.sun.tools.javac.file",
@@ -86,6 +90,9 @@ JVM_OPTIONS = ["-XX:+UseSerialGC"] + [
         "java.text", "java.time", "java.util", "java.util.concurrent",
         "java.util.concurrent.atomic", "java.util.concurrent.locks")
 ]
+
+#: Environment of every Flink JVM (see :data:`JVM_OPTIONS`).
+JVM_ENVIRONMENT = {"AWS_CBOR_DISABLE": "true"}
 
 MAIN_CLASS = {
     "jobmanager": "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
@@ -150,7 +157,8 @@ def _yaml_value(value) -> str:
 
 
 def config_yaml(settings: dict[str, object]) -> str:
-    """Flink's ``config.yaml`` (Flink 2.x reads standard YAML) with flat dotted keys."""
+    """Flink's ``config.yaml`` with flat dotted keys. Flink 1.19 reads ``conf/config.yaml``
+    as standard YAML (FLIP-366; the older ``flink-conf.yaml`` is its fallback)."""
     return "".join(f"{key}: {_yaml_value(value)}\n" for key, value in sorted(settings.items()))
 
 
@@ -195,9 +203,11 @@ class FlinkCluster:
     workdir: Path
     slots: int = 2
     checkpoint_dir: Path | None = None
+    savepoint_dir: Path | None = None
     checkpoint_interval: str = "5s"
     settings: dict[str, object] = field(default_factory=dict)
     jar_set: str = "flink"
+    tracker: object | None = None
     processes: dict[str, subprocess.Popen] = field(default_factory=dict, init=False)
     rpc_port: int = field(default=0, init=False)
     rest_port: int = field(default=0, init=False)
@@ -207,6 +217,7 @@ class FlinkCluster:
     def __post_init__(self):
         self.workdir = Path(self.workdir)
         self.checkpoint_dir = Path(self.checkpoint_dir or self.workdir / "checkpoints")
+        self.savepoint_dir = Path(self.savepoint_dir or self.workdir / "savepoints")
 
     # ----------------------------------------------------------------- configuration
 
@@ -259,7 +270,8 @@ class FlinkCluster:
             # Fault tolerance: checkpoints in a local folder; a lost TaskManager is
             # noticed within seconds (AWS's defaults are tuned for real networks).
             "state.backend.type": "hashmap",
-            "execution.checkpointing.dir": self.checkpoint_dir.resolve().as_uri(),
+            "state.checkpoints.dir": self.checkpoint_dir.resolve().as_uri(),
+            "state.savepoints.dir": self.savepoint_dir.resolve().as_uri(),
             "execution.checkpointing.interval": self.checkpoint_interval,
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
             "restart-strategy.type": "fixed-delay",
@@ -305,14 +317,16 @@ class FlinkCluster:
         waiting for it; its output goes to ``log/<kind>.out``, its log to ``log/<kind>.log``."""
         if kind in self.processes and self.processes[kind].poll() is None:
             raise FlinkError(f"the {kind} is already running (pid {self.processes[kind].pid})")
-        env = dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir), JAVA_HOME=java.require_java_home())
+        env = dict(os.environ, FLINK_CONF_DIR=str(self.conf_dir), JAVA_HOME=java.require_java_home(),
+                   **JVM_ENVIRONMENT)
         for name in ("FLINK_HOME", "FLINK_LIB_DIR", "FLINK_PLUGINS_DIR", "HADOOP_CLASSPATH"):
             env.pop(name, None)
         out = open(self.log_dir / f"{kind}.out", "ab")
         try:
-            proc = subprocess.Popen(self.command(kind) + list(extra), cwd=self.workdir, env=env,
-                                    stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            popen = self.tracker.popen if self.tracker is not None else subprocess.Popen
+            proc = popen(self.command(kind) + list(extra), cwd=self.workdir, env=env,
+                         stdout=out, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL, start_new_session=True)
         finally:
             out.close()
         self.processes[kind] = proc
@@ -413,6 +427,54 @@ class FlinkCluster:
             proc = self.processes.get(kind)
             if proc is not None and proc.poll() is None:
                 self._kill(proc, signal.SIGTERM, grace)
+            if proc is not None and self.tracker is not None:
+                self.tracker.forget(proc)
+
+    # ----------------------------------------------------------------- jobs and savepoints
+
+    def job_state(self, job_id: str) -> str:
+        """The job's state (``INITIALIZING``, ``RUNNING``, ``RESTARTING``, ``FINISHED``,
+        ``CANCELED``, ``FAILED``...), or ``RUNNING`` only once every task runs."""
+        job = self.rest(f"/jobs/{job_id}")
+        state = job["state"]
+        if state == "RUNNING" and any(v.get("status") != "RUNNING" for v in job.get("vertices", [])):
+            return "INITIALIZING"
+        return state
+
+    def cancel_job(self, job_id: str) -> None:
+        """Cancel a job without a savepoint (what a forced stop does)."""
+        self.rest(f"/jobs/{job_id}", method="PATCH")
+
+    def _savepoint_result(self, job_id: str, trigger: str, timeout: float) -> str:
+        answer = {}
+
+        def done() -> bool:
+            answer.update(self.rest(f"/jobs/{job_id}/savepoints/{trigger}"))
+            return answer.get("status", {}).get("id") == "COMPLETED"
+
+        if not wait_until(done, timeout, poll=0.25):
+            raise FlinkError(f"the savepoint of job {job_id} did not complete within {timeout:.0f} s")
+        operation = answer.get("operation") or {}
+        if "failure-cause" in operation:
+            cause = operation["failure-cause"]
+            raise FlinkError(f"the savepoint of job {job_id} failed: "
+                             f"{cause.get('stack-trace', cause)}"[:4000])
+        return operation["location"]
+
+    def savepoint(self, job_id: str, directory: Path, timeout: float = 120) -> str:
+        """Take a savepoint of a running job into ``directory``; return its path (the job runs on)."""
+        trigger = self.rest(f"/jobs/{job_id}/savepoints",
+                            {"target-directory": Path(directory).resolve().as_uri(),
+                             "cancel-job": False})["request-id"]
+        return self._savepoint_result(job_id, trigger, timeout)
+
+    def stop_job(self, job_id: str, directory: Path, timeout: float = 120) -> str:
+        """Stop a job with a savepoint ("stop-with-savepoint": sources stop, the savepoint
+        is the job's last state, sinks flush); return the savepoint's path."""
+        trigger = self.rest(f"/jobs/{job_id}/stop",
+                            {"targetDirectory": Path(directory).resolve().as_uri(),
+                             "drain": False})["request-id"]
+        return self._savepoint_result(job_id, trigger, timeout)
 
     def __enter__(self) -> "FlinkCluster":
         return self.start()

@@ -36,7 +36,15 @@ Lambda handler (Python child)   none (MemorySize   51 MB (imports boto3, one cal
                                 is reported)
 osmem-server (OpenSearch)       GOMEMLIMIT 1 GiB   1.1 GB holding chapter 05's 336,776-flight
                                                    index (2.0 GB without the limit)
+Flink JobManager (Managed       heap 256 MiB       244 MiB on 1.19.1: SQL, checkpoints and
+Service for Apache Flink)       (FLINK_MEMORY_MB)  a TaskManager restart (260-275 on 2.2.0)
+Flink TaskManager               heap 96+192 MiB    289 MiB (283-312 on 2.2.0; 516 with 35 MB
+                                                   of state)
+Flink SQL Gateway               heap 384 MiB       257 MiB (258-311 on 2.2.0)
 ==============================  =================  ==========================================
+
+(Flink figures: ``docs/flink_measurements.md``, measured on Flink 2.2.0 and
+re-measured on 1.19.1, the version the stack runs.)
 
 Spark's launcher refuses ``-Xmx`` in ``SPARK_DAEMON_JAVA_OPTS`` and
 ``extraJavaOptions``: Spark heaps are set through ``SPARK_DAEMON_MEMORY``
@@ -61,6 +69,19 @@ JVM_HEAP_MB = {
 #: GC threads competing for 2 cores) and C1 only (faster start, enough for
 #: jobs of seconds).
 FAST_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
+
+#: Memory of each Flink process, in MiB (``localaws/core/flink.py`` turns it into JVM flags
+#: and Flink's own ``config.yaml`` figures, which must agree). ``heap`` is -Xmx; ``direct`` is
+#: -XX:MaxDirectMemorySize (Flink's off-heap and network buffers); ``metaspace`` is
+#: -XX:MaxMetaspaceSize. The TaskManager splits its heap into framework heap and task heap,
+#: and also has managed memory (off-heap, for RocksDB and batch operators), counted in its
+#: process size but not in a JVM flag.
+FLINK_MEMORY_MB = {
+    "jobmanager": {"heap": 256, "direct": 128, "metaspace": 192},
+    "taskmanager": {"framework_heap": 96, "task_heap": 192, "framework_off_heap": 64,
+                    "network": 64, "managed": 128, "metaspace": 192},
+    "sql-gateway": {"heap": 384, "direct": 64, "metaspace": 256},
+}
 
 #: Go programs' soft memory limit (``GOMEMLIMIT``): the Go runtime collects
 #: harder as the heap nears it. A soft limit: live data above it still fits.

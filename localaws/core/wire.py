@@ -32,6 +32,10 @@ SIGNING_ALIASES = {
     "execute-api": "apigateway", "mobiletargeting": "pinpoint",
 }
 
+#: Services that share a signing name, told apart by their X-Amz-Target prefix
+#: (Managed Service for Apache Flink's v2 API signs as ``kinesisanalytics``, like v1).
+TARGET_ALIASES = {"KinesisAnalytics_20180523": "kinesisanalyticsv2"}
+
 
 @dataclass
 class WireRequest:
@@ -110,6 +114,8 @@ def identify(req: WireRequest) -> WireRequest:
     service, region, key = _signing_service(req.headers)
     req.region, req.access_key = region or req.region, key
     target = req.header("x-amz-target")
+    if target and target.split(".", 1)[0] in TARGET_ALIASES:
+        service = TARGET_ALIASES[target.split(".", 1)[0]]
     model = service_model(service) if service else None
     if model is None:
         req.service = service
