@@ -395,8 +395,8 @@ def test_metrics_are_published_per_stream(stack, strict, make_stream, frozen):
 
 # ------------------------------------------------------------------ consumers
 def test_a_lambda_mapping_gets_each_record_and_may_write_to_a_stream(kinesis, make_stream, create_function):
-    """moto invokes the function inside PutRecord; the plane's lock is not held meanwhile,
-    so a handler that writes to Kinesis itself does not deadlock."""
+    """Lambda's poller reads the shard and invokes the function (``localaws/awslambda/streams.py``);
+    a handler that writes to Kinesis itself does not deadlock the plane's lock."""
     source, sink = make_stream(), make_stream()
     lam = create_function(f"{source}-copy", (
         "import base64, boto3\n"
@@ -406,7 +406,11 @@ def test_a_lambda_mapping_gets_each_record_and_may_write_to_a_stream(kinesis, ma
         f"        k.put_record(StreamName='{sink}', PartitionKey='p',\n"
         "                     Data=base64.b64decode(r['kinesis']['data']) + b'!')\n"), timeout=10)
     arn = kinesis.describe_stream_summary(StreamName=source)["StreamDescriptionSummary"]["StreamARN"]
-    lam.create_event_source_mapping(FunctionName=f"{source}-copy", EventSourceArn=arn,
-                                    StartingPosition="TRIM_HORIZON")
-    kinesis.put_record(StreamName=source, Data=b"hello", PartitionKey="k")
-    assert [r["Data"] for r in read_shard(kinesis, sink, "shardId-000000000000")[0]] == [b"hello!"]
+    mapping = lam.create_event_source_mapping(FunctionName=f"{source}-copy", EventSourceArn=arn,
+                                              StartingPosition="TRIM_HORIZON")["UUID"]
+    try:
+        kinesis.put_record(StreamName=source, Data=b"hello", PartitionKey="k")
+        assert wait_until(lambda: read_shard(kinesis, sink, "shardId-000000000000")[0], 30)   # polled once a second
+        assert [r["Data"] for r in read_shard(kinesis, sink, "shardId-000000000000")[0]] == [b"hello!"]
+    finally:
+        lam.delete_event_source_mapping(UUID=mapping)          # its poller ends with it

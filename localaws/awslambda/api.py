@@ -13,7 +13,13 @@ in behind moto (see ``localaws/core/plane.py``):
 - S3 event notifications invoke the function asynchronously, once per event,
   as S3 does;
 - SQS event source mappings deliver a batch of messages per invocation and
-  delete them when the handler succeeds, as Lambda's poller does.
+  delete them when the handler succeeds, as Lambda's poller does;
+- Kinesis event source mappings are polled as AWS polls them (``streams.py``):
+  one poller per mapping reads every shard through the Kinesis API, once a
+  second of the stack's clock, and invokes the function with batches, with
+  AWS's retries, bisection, partial batch responses and on-failure records.
+  moto's own delivery (the function run inside PutRecord, once per record) is
+  switched off (``send_kinesis_message`` below).
 
 Every invocation writes START/END/REPORT and the handler's output to the
 CloudWatch Logs group ``/aws/lambda/<name>``.
@@ -33,7 +39,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from localaws.core import Plane, local_hook, moto_hook, not_emulated
 from localaws.core.waiting import wait_until
-from . import engine, errors
+from . import engine, errors, streams
 
 MAX_PAYLOAD = 6 * 1024 * 1024   # 6 MB synchronous request/response payload
 MODELS = "moto.awslambda.models"
@@ -51,8 +57,15 @@ class LambdaPlane(Plane):
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
         self._pending = 0
         self._idle = threading.Condition()
+        self._pollers: dict[str, streams.KinesisPoller] = {}     # mapping UUID -> its poller
+        self._deleting: set[str] = set()
+        self._deleted: dict[str, streams.KinesisPoller] = {}     # stopped pollers, for their stats
 
     def stop(self):
+        for uuid, poller in list(self._pollers.items()):
+            poller.stop()
+            self._deleted[uuid] = poller
+        self._pollers.clear()
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     # -- CreateFunction / UpdateFunctionCode --------------------------------
@@ -195,3 +208,107 @@ class LambdaPlane(Plane):
         } for m in messages]
         result = self.run(fn, json.dumps({"Records": records}).encode())
         return result.function_error is None
+
+    # -- Kinesis event source mappings (the poller is streams.py) -------------------------
+    @staticmethod
+    def _is_kinesis(arn) -> bool:
+        return isinstance(arn, str) and arn.split(":")[2:3] == ["kinesis"]
+
+    @moto_hook(f"{MODELS}:LambdaBackend.create_event_source_mapping")
+    def create_event_source_mapping(self, moto_create, backend, spec):
+        """moto records the mapping; for a Kinesis stream, a poller starts reading it."""
+        if not self._is_kinesis(spec.get("EventSourceArn")):
+            return moto_create(backend, spec)
+        streams.check(spec)
+        mapping = moto_create(backend, spec)
+        fn = backend.get_function(mapping.function_arn)
+        region = mapping.event_source_arn.split(":")[3]
+        from botocore.config import Config
+        kinesis = self.ctx.client("kinesis", region_name=region,
+                                  config=Config(retries={"total_max_attempts": 1}))
+        poller = streams.KinesisPoller(mapping, kinesis=kinesis, clock=self.ctx.clock,
+                                       invoke=self._invoker(backend), send_failure=self._send_failure,
+                                       role=fn.role)
+        self._pollers[mapping.uuid] = poller
+        poller.start()
+        return mapping
+
+    @moto_hook(f"{MODELS}:LambdaBackend.update_event_source_mapping")
+    def update_event_source_mapping(self, moto_update, backend, uuid, spec):
+        poller = self._pollers.get(uuid)
+        if poller is not None:
+            streams.check(spec, create=False)
+        mapping = moto_update(backend, uuid, spec)
+        if poller is not None and mapping is not None:
+            if "Enabled" in spec:
+                poller.set_enabled(bool(spec["Enabled"]))
+            poller.wake()                 # the new settings hold from the next poll
+        return mapping
+
+    @moto_hook(f"{MODELS}:LambdaBackend.delete_event_source_mapping")
+    def delete_event_source_mapping(self, moto_delete, backend, uuid):
+        """The poller stops (after the invocation in flight, if any); the answer says ``Deleting``."""
+        mapping = moto_delete(backend, uuid)
+        poller = self._pollers.pop(uuid, None)
+        if poller is not None:
+            self._deleting.add(uuid)
+            poller.stop()
+            self._deleted[uuid] = poller
+        return mapping
+
+    @moto_hook(f"{MODELS}:EventSourceMapping.get_configuration")
+    def mapping_configuration(self, moto_configuration, mapping):
+        """moto's answer, with the poller's State and the defaults AWS shows for Kinesis."""
+        out = moto_configuration(mapping)
+        if not self._is_kinesis(mapping.event_source_arn):
+            return out
+        poller = self._pollers.get(mapping.uuid)
+        if poller is not None:
+            out["State"] = poller.state
+            out["LastProcessingResult"] = poller.last_result
+        elif mapping.uuid in self._deleting:
+            out["State"] = "Deleting"
+        out["StateTransitionReason"] = "User action"
+        for key, default in (("MaximumBatchingWindowInSeconds", 0), ("ParallelizationFactor", 1),
+                             ("MaximumRecordAgeInSeconds", -1), ("MaximumRetryAttempts", -1),
+                             ("BisectBatchOnFunctionError", False), ("DestinationConfig", {"OnFailure": {}})):
+            out.setdefault(key, default)
+        return out
+
+    @moto_hook(f"{MODELS}:LambdaBackend.send_kinesis_message")
+    def send_kinesis_message(self, _moto_send, backend, *args, **kwargs):
+        """Off: moto would run the function inside PutRecord, once per record. On AWS nothing
+        happens at PutRecord; the mapping's poller (``streams.py``) reads the shard and sends batches."""
+        return None
+
+    def _invoker(self, backend):
+        """``invoke(function_arn, event) -> (function_error, payload, request_id)`` for a poller."""
+        def invoke(function_arn: str, event: bytes):
+            fn = backend.get_function(function_arn)
+            self._check_runnable(fn)
+            result = self.run(fn, event)
+            return result.function_error, result.payload, result.request_id
+        return invoke
+
+    def _send_failure(self, destination: str, document: dict) -> None:
+        """Deliver an on-failure record to an SQS queue or SNS topic, through their APIs."""
+        service, region, account, name = destination.split(":")[2:6]
+        body = json.dumps(document)
+        client = self.ctx.client(service) if region == self.ctx.region else \
+            self.ctx.client(service, region_name=region)
+        if service == "sqs":
+            url = client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)["QueueUrl"]
+            client.send_message(QueueUrl=url, MessageBody=body)
+        else:
+            client.publish(TopicArn=destination, Message=body)
+
+    @local_hook("On AWS, read the mapping's LastProcessingResult (GetEventSourceMapping) and the "
+                "function's CloudWatch metrics (Invocations, Errors, IteratorAge) instead.")
+    def stream_stats(self, uuid: str) -> dict:
+        """What the Kinesis poller of mapping ``uuid`` did: polls, invocations, records processed
+        (and their sequence numbers, in order), failed invocations, bisections, records discarded,
+        on-failure records sent, the last batches, its State, and whether it is waiting for the clock."""
+        poller = self._pollers.get(uuid) or self._deleted.get(uuid)
+        if poller is None:
+            raise KeyError(f"no running Kinesis event source mapping {uuid}")
+        return poller.snapshot()

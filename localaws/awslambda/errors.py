@@ -16,3 +16,12 @@ class InvalidRequestContentException(AWSError):
 class RequestTooLargeException(AWSError):
     status = 413
     extra = {"Type": "User"}
+
+
+class ValidationException(AWSError):
+    """A parameter outside the range of the API model."""
+
+
+class ResourceNotFoundException(AWSError):
+    status = 404
+    extra = {"Type": "User"}

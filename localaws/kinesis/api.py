@@ -38,8 +38,12 @@ shards, no UpdateShardCount). What it gets wrong, and this plane takes over
   stamped with the stack's clock, through the CloudWatch API as any client would
   (from a background thread, ``metrics.py``: they appear milliseconds later).
 
-Lambda event source mappings are moto's: the function runs inside PutRecord,
-once per record (AWS polls the shard and sends batches). Not emulated:
+Lambda event source mappings are not this plane's business: as on AWS, Lambda
+runs a poller per mapping that reads the shards through GetShardIterator and
+GetRecords (``localaws/awslambda/streams.py``), so a mapping shares each shard's
+read limits with every other consumer. moto's inline delivery (the function
+run inside PutRecord, once per record) is switched off by the Lambda plane
+(its hook of ``LambdaBackend.send_kinesis_message``). Not emulated:
 enhanced fan-out (SubscribeToShard), the 5 calls/s limits of GetShardIterator
 and of the control plane, UpdateShardCount's 10 scalings a day, on-demand
 scaling and KMS. A Firehose delivery stream with a Kinesis source reads the
@@ -203,9 +207,9 @@ class KinesisPlane(Plane):
         if not admitted:
             message = engine.write_throttled(shard.shard_id, stream.stream_name, stream.account_id)
             return {"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": message}, 0
-        # moto's put_record routes again and appends (our hooks, under the lock), then hands the
-        # record to the stream's Lambda event source mappings: outside the lock, since a handler
-        # may well write to a stream itself.
+        # moto's put_record routes again and appends (our hooks, under the lock), then offers the
+        # record to the stream's Lambda event source mappings, outside the lock; the Lambda plane
+        # turns that offer into nothing, since on AWS Lambda's poller reads the shard itself.
         sequence, shard_id = stream.put_record(pk, ehk, data)
         return {"SequenceNumber": sequence, "ShardId": shard_id}, size
 
