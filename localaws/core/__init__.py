@@ -6,6 +6,7 @@
 - ``s3.py``: S3 URIs, reads, writes and the byte meter; ``principals.py``: who signed a request;
 - ``tables.py``: one encoder of Arrow tables into data files (Parquet, ORC, Avro, CSV, JSON lines);
 - ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
+- ``metrics.py``: a service's CloudWatch metrics, queued and sent by one background thread;
 - ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
   the JVM, locked jar sets, Spark settings.
 

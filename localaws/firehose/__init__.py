@@ -11,6 +11,8 @@ here ``api.py`` takes over CreateDeliveryStream's checks, PutRecord/PutRecordBat
   error output) and the flusher thread that cuts them when the hints say so;
 - ``engine.py`` partitions, delivers to Amazon S3 or an OpenSearch Service
   index, and writes failures to the S3 error output;
+- ``redshift.py`` delivers to Amazon Redshift: an S3 object and its manifest,
+  then a COPY on the cluster's endpoint, retried for ``RetryOptions``;
 - ``convert.py`` turns JSON into Parquet or ORC with a Glue table's schema;
 - ``prefixes.py`` evaluates ``!{...}`` expressions in S3 prefixes.
 """

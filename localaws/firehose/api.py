@@ -17,7 +17,14 @@ This data plane plugs in behind moto (see ``localaws/core/plane.py``):
 - the pipeline (``engine.py``): Lambda transformation and the other processors
   (``transform.py``), dynamic partitioning (``prefixes.py``), buffering
   (``buffer.py``), JSON -> Parquet/ORC conversion with a Glue table's schema
-  (``convert.py``), delivery to S3 or OpenSearch, and the S3 error output;
+  (``convert.py``), delivery to S3, OpenSearch or Amazon Redshift (staged in
+  S3 with a manifest, then ``COPY``, retried for ``RetryOptions``:
+  ``redshift.py``), and the S3 error output;
+- CloudWatch metrics (namespace ``AWS/Firehose``, dimension
+  ``DeliveryStreamName``) from what the pipeline measured: IncomingRecords,
+  IncomingBytes, DeliveryToS3.Records/Bytes/Success/DataFreshness,
+  DeliveryToRedshift.Records/Bytes/Success [6], sent by the shared publisher
+  of ``core/metrics.py``;
 - CloudWatch Logs subscription filters with a Firehose destination
   (override of ``send_log_event``): the gzipped batch of log events becomes
   one record of the stream, as on AWS;
@@ -38,7 +45,14 @@ quote it (InvalidArgumentException unless said):
 - the prefix rules of [4] (``prefixes.py``); the Lambda processor's
   ``BufferSizeInMBs`` (0.2-3) and ``BufferIntervalInSeconds`` (0-900) [5];
 - a Kinesis source: its stream exists and ``RoleARN`` can be assumed ("Firehose
-  is unable to assume role <arn>. Please check the role provided.").
+  is unable to assume role <arn>. Please check the role provided.");
+- a Redshift destination [7]: ``ClusterJDBCURL`` of the form
+  ``jdbc:redshift://<address>:<port>/<db>`` (AWS's pattern also wants a
+  ``.redshift.`` host; a local cluster is 127.0.0.1), ``CopyCommand.DataTableName``,
+  ``Username``/``Password`` unless ``SecretsManagerConfiguration`` is enabled,
+  ``RetryOptions.DurationInSeconds`` 0-7200 (ValidationException) [8], an
+  intermediate ``S3Configuration`` whose ``CompressionFormat`` COPY can read
+  (not ZIP or Snappy [9]) and whose ``BufferingHints`` are checked as above.
 
 Quoted from AWS's answers as public reports show them: the two SizeInMBs
 sentences, "ErrorOutputPrefix cannot be null or empty when Prefix contains
@@ -56,9 +70,11 @@ under ``<error type>/yyyy/MM/dd/HH/`` at the top of the bucket (as
 ``<Prefix><error type>...``: an open difference.
 
 Not enforced: per-stream throughput quotas (records/s, MiB/s), the 24-hour
-retry window and ``RetryOptions``, the 500 active partitions of dynamic
-partitioning, KMS encryption, ``S3BackupMode`` for ExtendedS3 (source record
-backup), ``CloudWatchLoggingOptions`` (no error log stream is written), the
+retry window of S3 and ``RetryOptions`` except Redshift's (a failed S3 or
+OpenSearch delivery is retried with backoff, forever), the 500 active partitions of dynamic
+partitioning, KMS encryption, ``S3BackupMode`` for ExtendedS3 and Redshift (source record
+backup: ``Enabled`` is refused with 501 for Redshift), ``CloudWatchLoggingOptions``
+(no error log stream is written), the
 Lambda processor's ``RoleArn`` (the function is invoked as the stack's
 administrator; a timed-out function is reported as ``Lambda.FunctionError``),
 the ``RecordDeAggregation`` processor and KPL de-aggregation, compression
@@ -67,8 +83,16 @@ uncompressed), ``VersionId`` of a Glue table (LATEST is always read),
 ORC/Parquet writer options other than ``Compression``, a file extension for
 converted files (none unless ``FileExtension`` is set: what AWS appends by
 default is not documented), JQ beyond ``{key: .a.b}``, and the HTTP,
-Redshift, Splunk, Snowflake and Iceberg destinations (moto's behaviour is
-kept for those). Streams are delivered in the stack's Region only, and
+Splunk, Snowflake and Iceberg destinations (moto's behaviour is kept for
+those). For Redshift: Redshift Serverless workgroups, the COPY's role (the
+cluster reads S3 as the stack's administrator whatever ``RoleARN`` says),
+SSL to the cluster (the local endpoint has none), and where exactly AWS puts
+the manifests (``<Prefix>manifests/...`` and ``<Prefix>errors/manifests/...``
+are this stand-in's layout; AWS documents only "a manifest file in the
+errors/ folder" [10]). Metrics: only those listed above (no
+DeliveryToAmazonOpenSearchService.*, ExecuteProcessing.*, ThrottledRecords,
+BackupToS3.*), one data point per measurement rather than AWS's per-minute
+aggregates. Streams are delivered in the stack's Region only, and
 UpdateDestination is moto's: it does not re-run the checks above (it knows
 only the Elasticsearch name for OpenSearch). See
 ``stack.local.firehose.stats(name)`` for what happened. Buffering intervals
@@ -83,6 +107,12 @@ and Kinesis reads run on the stack's clock: a notebook may
     not available for dynamic partitioning"); the sentence as quoted in aws/aws-cdk's S3 destination
 [4] https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html ("Semantic rules")
 [5] https://docs.aws.amazon.com/firehose/latest/dev/data-transformation.html
+[6] https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html
+[7] https://docs.aws.amazon.com/firehose/latest/APIReference/API_RedshiftDestinationConfiguration.html
+[8] https://docs.aws.amazon.com/firehose/latest/APIReference/API_RedshiftRetryOptions.html
+[9] https://docs.aws.amazon.com/firehose/latest/APIReference/API_S3DestinationUpdate.html
+    ("The compression formats SNAPPY or ZIP cannot be specified for Amazon Redshift destinations")
+[10] https://docs.aws.amazon.com/firehose/latest/dev/retry.html ("Amazon Redshift")
 """
 from __future__ import annotations
 
@@ -93,7 +123,8 @@ import uuid
 from datetime import datetime, timezone
 
 from localaws.core import AWSError, Plane, local_hook, moto_hook, not_emulated, operation
-from . import errors, prefixes, transform
+from localaws.core.metrics import MetricsPublisher
+from . import errors, prefixes, redshift, transform
 from .buffer import Buffers, Record
 from .convert import Converter
 from .engine import OPENSEARCH_KINDS, S3_KINDS, Deliverer, destination_kind, enabled
@@ -103,13 +134,15 @@ MAX_BATCH_RECORDS = 500
 MAX_RECORD_BYTES = 1_024_000
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MIN_LARGE_BUFFER_MB = 64
-SIZE_LIMITS = {"S3": 128, "ExtendedS3": 128, "Amazonopensearchservice": 100, "Elasticsearch": 100}
+SIZE_LIMITS = {"S3": 128, "ExtendedS3": 128, "Amazonopensearchservice": 100, "Elasticsearch": 100,
+               "Redshift": 128}
 SUPPORTED_PROCESSORS = {"Lambda", "Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord",
                         "MetadataExtraction"}
 DESTINATION_PARAMS = {
     "S3DestinationConfiguration": "S3", "ExtendedS3DestinationConfiguration": "ExtendedS3",
     "AmazonopensearchserviceDestinationConfiguration": "Amazonopensearchservice",
     "ElasticsearchDestinationConfiguration": "Elasticsearch",
+    "RedshiftDestinationConfiguration": "Redshift",
 }
 KINESIS_SOURCE = "KinesisStreamAsSource"
 NOT_PERMITTED = "This operation is not permitted on KinesisStreamAsSource delivery stream type."
@@ -123,14 +156,27 @@ class FirehosePlane(Plane):
 
     def __init__(self, ctx):
         super().__init__(ctx)
+        self._cloudwatch: dict[str, object] = {}
+        self.metrics = MetricsPublisher(self._cloudwatch_client, "AWS/Firehose", "DeliveryStreamName")
         self.buffers = Buffers(ctx.clock)
-        self.deliverer = Deliverer(ctx, self._stream, self.buffers)
+        self.deliverer = Deliverer(ctx, self._stream, self.buffers, self._publish)
         self.buffers.deliver = self.deliverer
         self.sources = Sources(ctx.clock, self.deliverer.accept, Record)
 
     def stop(self):
         self.sources.stop()
         self.buffers.stop()
+        self.metrics.stop()
+
+    def _cloudwatch_client(self, region: str):
+        if region not in self._cloudwatch:
+            self._cloudwatch[region] = self.ctx.client("cloudwatch", region_name=region)
+        return self._cloudwatch[region]
+
+    def _publish(self, stream, metrics: list[tuple[str, float, str]]) -> None:
+        """Queue ``[(name, value, unit)]`` for ``stream``'s CloudWatch metrics, at the stack's time."""
+        region = stream.delivery_stream_arn.split(":")[3]
+        self.metrics.publish(region, stream.delivery_stream_name, metrics, self.ctx.clock.now())
 
     def _backend(self, region: str | None = None):
         from moto.firehose.models import firehose_backends
@@ -174,6 +220,11 @@ class FirehosePlane(Plane):
         return {"DeliveryStreamARN": arn}
 
     def _check_config(self, param: str, kind: str, config: dict) -> None:
+        if kind == "Redshift":
+            self._check_redshift(config)
+            param, config = f"{param}.s3Configuration", {**config.get("S3Configuration", {}),
+                                                          "ProcessingConfiguration":
+                                                              config.get("ProcessingConfiguration")}
         hints = config.get("BufferingHints") or {}
         limit = SIZE_LIMITS[kind]
         field = param[0].lower() + param[1:]
@@ -201,6 +252,40 @@ class FirehosePlane(Plane):
                 raise not_emulated("firehose", "CreateDeliveryStream", f"{exc} is not formatted locally") from None
             except prefixes.PrefixError as exc:
                 raise errors.InvalidArgumentException(str(exc)) from None
+
+    @staticmethod
+    def _check_redshift(config: dict) -> None:
+        """RedshiftDestinationConfiguration: what Firehose needs to stage and COPY."""
+        try:
+            redshift.parse_jdbc_url(config.get("ClusterJDBCURL", ""))
+        except ValueError as exc:
+            raise errors.InvalidArgumentException(str(exc)) from None
+        if not (config.get("CopyCommand") or {}).get("DataTableName"):
+            raise errors.InvalidArgumentException("CopyCommand.DataTableName is required.")
+        secret = config.get("SecretsManagerConfiguration") or {}
+        if secret.get("Enabled"):
+            if not secret.get("SecretARN"):
+                raise errors.InvalidArgumentException("SecretsManagerConfiguration.SecretARN is required when "
+                                                      "SecretsManagerConfiguration is enabled.")
+        elif not config.get("Username") or not config.get("Password"):
+            raise errors.InvalidArgumentException(
+                "Username and Password are required unless SecretsManagerConfiguration is enabled.")
+        duration = (config.get("RetryOptions") or {}).get("DurationInSeconds")
+        if duration is not None and not 0 <= int(duration) <= 7200:
+            raise errors.ValidationException(
+                f"1 validation error detected: Value '{duration}' at "
+                "'redshiftDestinationConfiguration.retryOptions.durationInSeconds' failed to satisfy "
+                "constraint: Member must have value less than or equal to 7200")
+        s3_conf = config.get("S3Configuration") or {}
+        if not s3_conf.get("BucketARN"):
+            raise errors.InvalidArgumentException("S3Configuration.BucketARN is required.")
+        if s3_conf.get("CompressionFormat") in ("ZIP", "Snappy", "HADOOP_SNAPPY"):
+            raise errors.InvalidArgumentException(
+                f"CompressionFormat {s3_conf['CompressionFormat']} is not supported for Amazon Redshift "
+                "destinations: the COPY command cannot read it (use UNCOMPRESSED or GZIP).")
+        if config.get("S3BackupMode") == "Enabled":
+            raise not_emulated("firehose", "CreateDeliveryStream",
+                               "S3BackupMode Enabled (a backup of the source records) for Redshift")
 
     @staticmethod
     def _check_processors(config: dict, dynamic: bool) -> None:
@@ -377,7 +462,8 @@ class FirehosePlane(Plane):
     # -- teaching hooks ----------------------------------------------------------
     @local_hook("On AWS, read the stream's CloudWatch metrics (IncomingRecords, DeliveryToS3.Records, "
                 "ExecuteProcessing.Success, SucceedProcessing.Records, PartitionCount, "
-                "DeliveryToAmazonOpenSearchService.Records).")
+                "DeliveryToAmazonOpenSearchService.Records, DeliveryToRedshift.Records), and for "
+                "Redshift the errors/ manifests in the intermediate bucket.")
     def stats(self, name: str) -> dict:
         """What happened to ``name``'s records. Once nothing is buffered or in flight,
         ``records_in == records_delivered + records_dropped + records_failed`` (failed:
@@ -387,7 +473,7 @@ class FirehosePlane(Plane):
                 "records_delivered": s.records_delivered, "records_failed": s.records_failed,
                 "records_dropped": s.records_dropped, "buffered": self.buffers.buffered(name),
                 "in_flight": s.in_flight, "partitions": self.buffers.partitions(name),
-                "deliveries": list(s.deliveries), "transforms": list(s.transforms),
+                "deliveries": list(s.deliveries), "transforms": list(s.transforms), "copies": list(s.copies),
                 "error_outputs": list(s.error_outputs), "errors": list(s.errors),
                 "source": self.sources.describe(name)}
 

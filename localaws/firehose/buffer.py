@@ -16,7 +16,10 @@ A delivery stream may have several buffers, each a :class:`Key`
 - ``dest``: records waiting for the destination, one buffer per dynamic
   partition (``part`` = the partition keys) [1];
 - ``error``: rows for the S3 error output, one buffer per kind of failure
-  (``part`` = ``processing-failed``...), with the destination's hints.
+  (``part`` = ``processing-failed``...), with the destination's hints;
+- ``copy`` (Redshift): the records of one staged S3 object, waiting for the
+  COPY of its manifest (``part`` = the manifest's key), interval 0: cut at
+  once, and again after each failed attempt's backoff.
 
 The size trigger fires in the request that fills the buffer; a background
 thread wakes up when the oldest buffer's interval ends, on the stack's clock
@@ -50,7 +53,7 @@ FATES = ("dropped", "delivered", "failed")      # from best to worst
 
 class Key(NamedTuple):
     stream: str
-    stage: str           # "transform", "dest" or "error"
+    stage: str           # "transform", "dest", "copy" or "error"
     part: tuple | str = ()
 
 
@@ -108,6 +111,7 @@ class StreamStats:
     records_dropped: int = 0       # a Lambda transform returned "Dropped"
     in_flight: int = 0
     deliveries: list = field(default_factory=list)     # one dict per destination batch
+    copies: list = field(default_factory=list)         # one dict per Redshift COPY that ended
     transforms: list = field(default_factory=list)     # one dict per Lambda batch
     error_outputs: list = field(default_factory=list)  # one dict per error object written
     errors: list = field(default_factory=list)         # attempts that failed (retried)
@@ -264,7 +268,7 @@ class Buffers:
             buf.backoff = 1.0
             stats.in_flight -= len(batch.records)
             cuts = self._apply(batch.stream, outcome)
-            log = {"dest": stats.deliveries, "transform": stats.transforms,
+            log = {"dest": stats.deliveries, "transform": stats.transforms, "copy": stats.copies,
                    "error": stats.error_outputs}[batch.key.stage]
             if outcome.info:
                 log.append(outcome.info)
@@ -325,8 +329,8 @@ class Buffers:
     def flush(self, name: str) -> None:
         """Deliver everything ``name`` holds now, stage after stage, and wait for it
         (before DeleteDeliveryStream). A destination that is down keeps its records."""
-        order = {"transform": 0, "dest": 1, "error": 2}
-        for _ in range(3):                   # transform -> dest and error buffers -> written
+        order = {"transform": 0, "dest": 1, "copy": 2, "error": 3}
+        for _ in range(4):                   # transform -> dest and error buffers -> copy -> written
             with self._cv:
                 bufs = sorted((b for k, b in self._buffers.items() if k.stream == name and b.records),
                               key=lambda b: order[b.key.stage])

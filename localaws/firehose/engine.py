@@ -23,6 +23,11 @@ and go through Firehose's documented steps:
      ``DataFormatConversionConfiguration`` the batch becomes **one Parquet
      (or ORC) file** instead (``convert.py``), typed by the Glue table, and
      records that do not fit go to ``format-conversion-failed``.
+   - Amazon Redshift (``RedshiftDestinationConfiguration``, ``redshift.py``):
+     the batch is staged as one object in the intermediate bucket with a
+     manifest, then a ``COPY ... MANIFEST`` loads it into the cluster's
+     table, retried for ``RetryOptions.DurationInSeconds`` before the
+     manifest goes to ``errors/``.
    - OpenSearch Service (``AmazonopensearchserviceDestinationConfiguration``
      or the older ``ElasticsearchDestinationConfiguration``): one ``_bulk``
      request into ``IndexName`` (+ the rotation suffix); each record must be
@@ -31,13 +36,20 @@ and go through Firehose's documented steps:
      backup bucket under ``AmazonOpenSearchService-failed/`` (or
      ``elasticsearch-failed/``), with the error, as Firehose does. With
      ``S3BackupMode=AllDocuments`` every record is also written to S3.
-5. **Error output**: rows for records that failed processing, partitioning
+5. **Metrics**: what the pipeline measured goes to CloudWatch (namespace
+   ``AWS/Firehose``, dimension ``DeliveryStreamName``): IncomingRecords and
+   IncomingBytes (or DataReadFromKinesisStream.* for a Kinesis source),
+   DeliveryToS3.Records/Bytes/Success/DataFreshness, DeliveryToRedshift.Records/
+   Bytes/Success [3]. ``Success`` is 1 per successful S3 put or COPY and 0 per
+   failed one (its Average is AWS's success ratio).
+6. **Error output**: rows for records that failed processing, partitioning
    or conversion are buffered like the destination's data (one buffer per
    failure type) and written as JSON lines under the evaluated
    ``ErrorOutputPrefix`` (``!{firehose:error-output-type}`` -> ``processing-failed``).
 
 [1] https://docs.aws.amazon.com/firehose/latest/dev/dynamic-partitioning.html
 [2] https://docs.aws.amazon.com/firehose/latest/dev/s3-prefixes.html
+[3] https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html
 """
 from __future__ import annotations
 
@@ -52,6 +64,7 @@ from localaws.core import s3 as s3uri
 from . import prefixes, transform
 from .buffer import Batch, Buffers, Key, MiB, Outcome, Record
 from .convert import Converter, Malformed
+from .redshift import COPY_STAGE, RedshiftLoader
 
 S3_KINDS = ("ExtendedS3", "S3")
 OPENSEARCH_KINDS = {"Amazonopensearchservice": "AmazonOpenSearchService-failed/",
@@ -62,8 +75,11 @@ LARGE_DEFAULT_HINTS = {"SizeInMBs": 128, "IntervalInSeconds": 300}   # conversio
 FUNCTION_ERROR = "The Lambda function was successfully invoked but it returned an error result."
 
 
+REDSHIFT = "Redshift"
+
+
 def destination_kind(destination: dict) -> str | None:
-    for kind in (*S3_KINDS, *OPENSEARCH_KINDS):
+    for kind in (*S3_KINDS, *OPENSEARCH_KINDS, REDSHIFT):
         if kind in destination:
             return kind
     return None
@@ -81,11 +97,13 @@ def enabled(config: dict, name: str) -> bool:
 class Deliverer:
     """The pipeline of one stack's delivery streams; ``lookup(name)`` returns moto's DeliveryStream."""
 
-    def __init__(self, ctx, lookup, buffers: Buffers):
+    def __init__(self, ctx, lookup, buffers: Buffers, publish=None):
         self.ctx = ctx
         self.lookup = lookup
         self.buffers = buffers
+        self.publish = publish or (lambda stream, metrics: None)   # (stream, [(name, value, unit)])
         self.transformer = transform.Transformer(self._invoke, ctx.region)
+        self.redshift = RedshiftLoader(ctx, self._put_object, self._object_key, self.publish)
         self._glue: dict[str, object] = {}
 
     # -- configuration -----------------------------------------------------------
@@ -97,6 +115,8 @@ class Deliverer:
     @staticmethod
     def hints(config: dict) -> tuple[int, float]:
         """The destination buffers' (size in bytes, interval in seconds)."""
+        if "ClusterJDBCURL" in config:        # Redshift: the hints of the intermediate S3 location
+            config = config.get("S3DestinationDescription") or config.get("S3Configuration") or {}
         large = enabled(config, "DataFormatConversionConfiguration") or \
             enabled(config, "DynamicPartitioningConfiguration")
         hints = {**(LARGE_DEFAULT_HINTS if large else DEFAULT_HINTS), **(config.get("BufferingHints") or {})}
@@ -129,6 +149,12 @@ class Deliverer:
         else:
             outcome = self._process(stream, kind, config, records)     # may raise: then nothing is counted
             self.buffers.route(name, records, outcome)
+        if stream.delivery_stream_type == "KinesisStreamAsSource":
+            names = ("DataReadFromKinesisStream.Records", "DataReadFromKinesisStream.Bytes")
+        else:
+            names = ("IncomingRecords", "IncomingBytes")
+        self.publish(stream, [(names[0], len(records), "Count"),
+                              (names[1], sum(len(r.data) for r in records), "Bytes")])
 
     def __call__(self, batch: Batch) -> Outcome:
         """Deliver one cut batch (on the pool); raising keeps the records for a retry."""
@@ -143,6 +169,8 @@ class Deliverer:
             key = self._write_errors(stream, kind, config, batch.key.part, batch.records)
             return Outcome(failed=list(batch.records),
                            info={"type": batch.key.part, "records": len(batch.records), "key": key})
+        if batch.key.stage == COPY_STAGE:
+            return self.redshift.load(stream, config, self._s3_config(kind, config), batch)
         return self._deliver(stream, kind, config, batch)
 
     # -- processing and partitioning ------------------------------------------------
@@ -227,10 +255,26 @@ class Deliverer:
                                 "bytes": sum(len(r.data) for r in records)})
         if batch.key.part:
             outcome.info["partition"] = {k.split(":", 1)[1]: v for k, v in batch.key.part}
-        if kind in S3_KINDS:
-            self._write_s3(stream, config, batch, outcome)
-        else:
-            self._index(stream, kind, config, self._s3_config(kind, config), records, outcome)
+        try:
+            if kind in S3_KINDS:
+                self._write_s3(stream, config, batch, outcome)
+            elif kind == REDSHIFT:
+                self.redshift.stage(stream, self._s3_config(kind, config), batch, self._oldest(config, records),
+                                    outcome)
+            else:
+                self._index(stream, kind, config, self._s3_config(kind, config), records, outcome)
+        except Exception:
+            if kind in S3_KINDS or kind == REDSHIFT:
+                self.publish(stream, [("DeliveryToS3.Success", 0, "Count")])
+            raise
+        if kind in S3_KINDS or kind == REDSHIFT:
+            staged = records if kind == REDSHIFT else outcome.delivered     # Redshift: staged for the COPY
+            self.publish(stream, [
+                ("DeliveryToS3.Records", len(staged), "Count"),
+                ("DeliveryToS3.Bytes", sum(len(r.data) for r in staged), "Bytes"),
+                ("DeliveryToS3.Success", 1, "Count"),
+                ("DeliveryToS3.DataFreshness", self.ctx.clock.monotonic() - min(r.arrival_mono for r in records),
+                 "Seconds")])
         outcome.info.update(delivered=len(outcome.delivered), failed=len(outcome.failed), dropped=0,
                             latency_s=self.ctx.clock.monotonic() - min(r.arrival_mono for r in records),
                             delivery_s=time.monotonic() - started)
