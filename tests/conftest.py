@@ -198,6 +198,17 @@ class Clusters:
             except ClientError:
                 pass
 
+    def connect(self, redshift, name: str, autocommit: bool | None = None):
+        """A redshift_connector connection to the cluster's endpoint, as its master user, database ``dev``."""
+        import redshift_connector
+
+        endpoint = redshift.describe_clusters(ClusterIdentifier=name)["Clusters"][0]["Endpoint"]
+        conn = redshift_connector.connect(host=endpoint["Address"], port=endpoint["Port"], database="dev",
+                                          user=self.user, password=self.password, ssl=False)
+        if autocommit is not None:
+            conn.autocommit = autocommit
+        return conn
+
     @contextlib.contextmanager
     def running(self, redshift, name: str, **kwargs):
         """``with clusters.running(redshift, name, **create_kwargs) as name:`` deleted at the end."""

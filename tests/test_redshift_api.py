@@ -250,10 +250,8 @@ def test_catalog_operations(data, cluster, statements):
 
 
 def test_redshift_connector_round_trip(redshift, cluster, clusters):
-    redshift_connector = pytest.importorskip("redshift_connector")
-    ep = endpoint(redshift, cluster)
-    con = redshift_connector.connect(host=ep["Address"], port=ep["Port"], database="dev", user="admin",
-                                     password=clusters.password, ssl=False)
+    pytest.importorskip("redshift_connector")
+    con = clusters.connect(redshift, cluster)
     try:
         cur = con.cursor()
         cur.execute("create table wire_t (id int, name varchar(10))")

@@ -6,13 +6,11 @@ stack's S3, described by Glue tables created with boto3.
 from __future__ import annotations
 
 import io
-import time
 import uuid
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import redshift_connector
 
 from localaws.redshift.engine import Warehouse
 from localaws.redshift.errors import SQLError
@@ -221,16 +219,9 @@ def test_result_cache_skips_volatile_and_external(warehouse):
 
 
 # -- through a cluster: redshift_connector and the Data API -----------------------------------
-def test_spectrum_on_a_cluster(stack, lake):
-    redshift, data = stack.client("redshift"), stack.client("redshift-data")
-    cluster = f"spectrum-{uuid.uuid4().hex[:8]}"
-    redshift.create_cluster(ClusterIdentifier=cluster, NodeType="ra3.xlplus", ClusterType="single-node",
-                            MasterUsername="admin", MasterUserPassword="Passw0rd1", DBName="dev")
-    try:
-        endpoint = redshift.describe_clusters(ClusterIdentifier=cluster)["Clusters"][0]["Endpoint"]
-        conn = redshift_connector.connect(host=endpoint["Address"], port=endpoint["Port"], database="dev",
-                                          user="admin", password="Passw0rd1", ssl=False)
-        conn.autocommit = True
+def test_spectrum_on_a_cluster(stack, lake, redshift, data, clusters, statements, unique):
+    with clusters.running(redshift, unique("spectrum"), ClusterType="single-node") as cluster:
+        conn = clusters.connect(redshift, cluster, autocommit=True)
         cur = conn.cursor()
         cur.execute(f"CREATE EXTERNAL SCHEMA lake FROM DATA CATALOG DATABASE '{lake['db']}' IAM_ROLE '{ROLE}'")
         cur.execute("SELECT count(*) FROM lake.flights WHERE month IN (1, 3)")
@@ -239,14 +230,6 @@ def test_spectrum_on_a_cluster(stack, lake):
         scanned, files = cur.fetchall()[0]
         assert scanned > 0 and files == 4
         conn.close()
-        sid = data.execute_statement(ClusterIdentifier=cluster, Database="dev", DbUser="admin",
-                                     Sql="SELECT carrier, count(*) FROM lake.flat GROUP BY 1 ORDER BY 1")["Id"]
-        deadline = time.monotonic() + 30
-        while (desc := data.describe_statement(Id=sid))["Status"] not in ("FINISHED", "FAILED", "ABORTED"):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        assert desc["Status"] == "FINISHED", desc
-        records = data.get_statement_result(Id=sid)["Records"]
+        records = statements.records(data, cluster, "SELECT carrier, count(*) FROM lake.flat GROUP BY 1 ORDER BY 1",
+                                     timeout=30)
         assert [r[0]["stringValue"] for r in records] == ["AA", "DL", "UA"]
-    finally:
-        redshift.delete_cluster(ClusterIdentifier=cluster, SkipFinalClusterSnapshot=True)
