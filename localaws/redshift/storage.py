@@ -258,14 +258,21 @@ class Storage:
         """
         if table.sortkey:
             order = ", ".join(quote(c) for c in table.sortkey)
-            for slice_ in self.layout.slices_of(table):
-                name = self.layout.slice_table(table, slice_)
-                cursor.execute(f"CREATE OR REPLACE TEMP TABLE __sorted AS SELECT * FROM {name} ORDER BY {order}")
-                cursor.execute(f"DROP TABLE {name}")
-                cursor.execute(f"CREATE TABLE {name} ({table.columns_sql})")
-                cursor.execute(f"INSERT INTO {name} SELECT * FROM __sorted")
-            cursor.execute("DROP TABLE IF EXISTS __sorted")
+            self.rewrite_slices(cursor, table, table.columns_sql, "*", "ORDER BY " + order)
         self.count_rows(cursor, table, sorted_rule="all")
+
+    def rewrite_slices(self, cursor, table: TableInfo, columns_sql: str, select_sql: str, order_by: str = "",
+                       columns: list[str] | None = None) -> None:
+        """Make every slice table anew with ``columns_sql``, filled with ``SELECT select_sql`` of its old
+        rows (in ``order_by`` order; into ``columns`` when given, the rest get their DEFAULT)."""
+        into = f" ({', '.join(quote(c) for c in columns)})" if columns else ""
+        for slice_ in self.layout.slices_of(table):
+            name = self.layout.slice_table(table, slice_)
+            cursor.execute(f"CREATE OR REPLACE TEMP TABLE __rewrite AS SELECT {select_sql} FROM {name} {order_by}")
+            cursor.execute(f"DROP TABLE {name}")
+            cursor.execute(f"CREATE TABLE {name} ({columns_sql})")
+            cursor.execute(f"INSERT INTO {name}{into} SELECT * FROM __rewrite")
+        cursor.execute("DROP TABLE IF EXISTS __rewrite")
 
     def count_rows(self, cursor, table: TableInfo, sorted_rule: str) -> None:
         """Refresh the per-slice row counts (STV_TBL_PERM) after a write.
@@ -305,14 +312,7 @@ class Storage:
         NULL and the VARCHAR length checks apply). The view and the catalog
         (definitions, DISTKEY, SORTKEY) follow.
         """
-        into = ", ".join(quote(c) for c in columns)
-        for slice_ in self.layout.slices_of(table):
-            name = self.layout.slice_table(table, slice_)
-            cursor.execute(f"CREATE OR REPLACE TEMP TABLE __rebuild AS SELECT {select_sql} FROM {name}")
-            cursor.execute(f"DROP TABLE {name}")
-            cursor.execute(f"CREATE TABLE {name} ({columns_sql})")
-            cursor.execute(f"INSERT INTO {name} ({into}) SELECT * FROM __rebuild")
-        cursor.execute("DROP TABLE IF EXISTS __rebuild")
+        self.rewrite_slices(cursor, table, columns_sql, select_sql, columns=columns)
         table.columns_sql = columns_sql
         table.distkey = table.distkey if distkey is None else distkey
         table.sortkey = table.sortkey if sortkey is None else sortkey
