@@ -316,6 +316,17 @@ def test_get_records_5_calls_a_second_per_shard(strict, make_stream, frozen):
         strict.get_records(ShardIterator=it)
 
 
+def test_one_calls_worth_of_clock_is_one_call_despite_float_rounding():
+    """At a monotonic reading of 847586.3032002954 s, 0.2 s later is 0.19999999995 s
+    later in floating point; the bucket must still hold the fifth of a second's call."""
+    start = 847586.3032002954
+    assert (start + 0.2) - start < 0.2
+    bucket = engine.TokenBucket(rate=5, capacity=5, now=start)
+    bucket.spend(5)
+    assert not bucket.has(1, start + 0.19)
+    assert bucket.has(1, start + 0.2)
+
+
 def test_a_big_read_overdraws_2_mib_a_second(strict, make_stream, frozen):
     """A 5 MiB record (allowed by MaxRecordSizeInKiB) comes back in one call; the shard
     then refuses reads until 2 MiB/s has paid it back."""

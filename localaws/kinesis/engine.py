@@ -180,6 +180,14 @@ class TokenBucket:
         self._stamp = max(self._stamp, now)
         return self.tokens
 
+    def has(self, amount: float, now: float) -> bool:
+        """Whether ``amount`` tokens are there at ``now``.
+
+        Clock readings are large floats, so 0.2 s of clock can come out as
+        0.19999999995 s; a micro-token of slack keeps "one call's worth" one call.
+        """
+        return self.level(now) + 1e-6 >= amount
+
     def spend(self, amount: float) -> None:
         self.tokens -= amount
 
@@ -196,7 +204,7 @@ class ShardThroughput:
     def admit_write(self, size: int, now: float, write_burst: int) -> bool:
         """Spend one record and ``size`` bytes if both buckets have them; else spend nothing."""
         self.write_bytes.capacity = max(WRITE_BYTES_PER_SECOND, write_burst)
-        if self.write_records.level(now) >= 1 and self.write_bytes.level(now) >= size:
+        if self.write_records.has(1, now) and self.write_bytes.has(size, now):
             self.write_records.spend(1)
             self.write_bytes.spend(size)
             return True
@@ -204,7 +212,7 @@ class ShardThroughput:
 
     def admit_read(self, now: float) -> bool:
         """Spend one GetRecords call if there is one and the read bytes are not overdrawn."""
-        if self.reads.level(now) >= 1 and self.read_bytes.level(now) > 0:
+        if self.reads.has(1, now) and self.read_bytes.level(now) > -1e-6:
             self.reads.spend(1)
             return True
         return False
