@@ -60,6 +60,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
+from localaws.core.clock import reached
+
 from . import errors
 
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
@@ -362,7 +364,7 @@ class KinesisPoller:
             return
         size = self._batch_size()
         waited = self.clock.monotonic() - (shard.buffer_since or 0)
-        if len(shard.buffer) >= size or waited >= self._window() or shard.ended:
+        if len(shard.buffer) >= size or reached(waited, self._window()) or shard.ended:
             shard.work.append(Batch(shard.buffer[:size]))
             shard.buffer = shard.buffer[size:]
             shard.buffer_since = self.clock.monotonic() if shard.buffer else None

@@ -25,6 +25,17 @@ import threading
 import time
 from datetime import datetime, timezone
 
+#: Readings are large floats: 0.2 s after 847586.3032002954 is 0.19999999995 s
+#: after it, and ``t + 899 + 1`` need not equal ``t + 900``. Deadlines and rates
+#: compare with this much slack (a microsecond), so "advance by the interval"
+#: always reaches the interval.
+RESOLUTION = 1e-6
+
+
+def reached(now: float, deadline: float) -> bool:
+    """Whether the reading ``now`` is at or past ``deadline``, to :data:`RESOLUTION`."""
+    return now + RESOLUTION >= deadline
+
 
 class Clock:
     """Monotonic and wall-clock time for the stand-ins, which a notebook may freeze and advance."""

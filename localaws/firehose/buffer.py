@@ -45,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+from localaws.core.clock import reached
 from localaws.core.waiting import wait_until
 
 MiB = 1024 * 1024
@@ -287,7 +288,7 @@ class Buffers:
                     deadline = buf.deadline()
                     if deadline is None:
                         continue
-                    if deadline <= now:
+                    if reached(now, deadline):
                         due.append(buf)
                     elif next_deadline is None or deadline < next_deadline:
                         next_deadline = deadline

@@ -73,6 +73,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from localaws.core.clock import reached
+
 MiB = 1024 * 1024
 
 DEFAULT_MAX_RECORD_KIB = 1024          # every stream, unless created or updated otherwise [1]
@@ -181,12 +183,9 @@ class TokenBucket:
         return self.tokens
 
     def has(self, amount: float, now: float) -> bool:
-        """Whether ``amount`` tokens are there at ``now``.
-
-        Clock readings are large floats, so 0.2 s of clock can come out as
-        0.19999999995 s; a micro-token of slack keeps "one call's worth" one call.
-        """
-        return self.level(now) + 1e-6 >= amount
+        """Whether ``amount`` tokens are there at ``now`` (to the clock's
+        resolution: 0.2 s of clock can come out as 0.19999999995 s)."""
+        return reached(self.level(now), amount)
 
     def spend(self, amount: float) -> None:
         self.tokens -= amount
@@ -212,7 +211,7 @@ class ShardThroughput:
 
     def admit_read(self, now: float) -> bool:
         """Spend one GetRecords call if there is one and the read bytes are not overdrawn."""
-        if self.reads.has(1, now) and self.read_bytes.level(now) > -1e-6:
+        if self.reads.has(1, now) and reached(self.read_bytes.level(now), 0):
             self.reads.spend(1)
             return True
         return False
