@@ -39,15 +39,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
-from urllib.parse import urlparse
 
-from . import jvm
-
-#: Hadoop's S3A connector classes: the FileSystem (``fs.<scheme>.impl``) and
-#: the AbstractFileSystem that FileContext users (Structured Streaming
-#: checkpoints) ask for (``fs.AbstractFileSystem.<scheme>.impl``).
-S3A_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3AFileSystem"
-S3A_ABSTRACT_FILESYSTEM = "org.apache.hadoop.fs.s3a.S3A"
+from . import jvm, s3
 
 
 def spark_home() -> str:
@@ -79,33 +72,7 @@ def s3a_conf(endpoint_url: str, access_key: str, secret_key: str,
         "spark.driver.extraClassPath": classpath,
         "spark.executor.extraClassPath": classpath,
     }
-    hadoop = {
-        # Where S3 is: the local endpoint, plain HTTP, and the bucket in the
-        # path (http://host/bucket/key) since a local endpoint has no DNS
-        # name per bucket (bucket.s3.amazonaws.com).
-        "fs.s3a.endpoint": endpoint_url,
-        "fs.s3a.endpoint.region": region,
-        "fs.s3a.path.style.access": "true",
-        "fs.s3a.connection.ssl.enabled": str(urlparse(endpoint_url).scheme == "https").lower(),
-        # Who signs: fixed keys, not the default chain (environment, profile,
-        # EC2 instance role), which would find nothing or a real account.
-        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
-        "fs.s3a.access.key": access_key,
-        "fs.s3a.secret.key": secret_key,
-        # S3 Express One Zone buckets need a CreateSession call first; the
-        # local endpoint has none, so never try it.
-        "fs.s3a.s3express.create.session": "false",
-        # AWS SDK 2.30+ sends a CRC checksum trailer with every upload unless
-        # told "only when required", and some S3-compatible stores reject it.
-        # Hadoop 3.5 already asks for "only when required" (its default);
-        # pinned so a later default cannot change what the endpoint receives.
-        # (moto 5.2 was checked to accept the trailers too.)
-        "fs.s3a.checksum.generation": "false",
-    }
-    for scheme in ("s3", "s3n", "s3a"):
-        # EMR's s3:// and the old s3n:// both become S3A here (see module docstring).
-        hadoop[f"fs.{scheme}.impl"] = S3A_FILESYSTEM
-        hadoop[f"fs.AbstractFileSystem.{scheme}.impl"] = S3A_ABSTRACT_FILESYSTEM
+    hadoop = s3.hadoop_s3a_settings(endpoint_url, access_key, secret_key, region)
     conf.update({f"spark.hadoop.{key}": value for key, value in hadoop.items()})
     return conf
 

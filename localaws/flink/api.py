@@ -89,7 +89,7 @@ class FlinkPlane(Plane):
 
     def __init__(self, ctx):
         super().__init__(ctx)
-        self.engine = engine.FlinkEngine(ctx.work_dir, ctx.processes)
+        self.engine = engine.FlinkEngine(ctx.work_dir, ctx.processes, ctx.endpoint, ctx.region)
         self._runs: dict[tuple[str, str], engine.Run] = {}    # (region, name) -> Run
         self._lock = threading.RLock()
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from localaws.core.flink import FlinkCluster, FlinkError
+from localaws.core.flink import FlinkCluster, FlinkError, s3_settings
 
 #: Managed Flink's default checkpoint interval (CheckpointConfiguration DEFAULT), in ms.
 DEFAULT_CHECKPOINT_INTERVAL_MS = 60_000
@@ -118,8 +118,10 @@ class Run:
 class FlinkEngine:
     """The stack's Flink cluster (started on first use) and the applications' jobs."""
 
-    def __init__(self, work_dir: str | Path, processes):
+    def __init__(self, work_dir: str | Path, processes, endpoint_url: str | None = None,
+                 region: str = "us-east-1"):
         self.work_dir = Path(work_dir) / "flink"
+        self.endpoint_url, self.region = endpoint_url, region
         self.processes = processes
         self.cluster: FlinkCluster | None = None
         self.gateway = None
@@ -130,8 +132,10 @@ class FlinkEngine:
         """Start JobManager, TaskManager and SQL Gateway once (~8-15 s), tracked by PID."""
         with self._lock:
             if self.cluster is None or not self.cluster.pids():
-                cluster = FlinkCluster(self.work_dir, tracker=self.processes,
-                                       settings={"table.local-time-zone": "UTC"})
+                settings = {"table.local-time-zone": "UTC"}
+                if self.endpoint_url:        # s3:// paths in a job's SQL reach the stack's S3
+                    settings.update(s3_settings(self.endpoint_url, region=self.region))
+                cluster = FlinkCluster(self.work_dir, tracker=self.processes, settings=settings)
                 cluster.start()
                 try:
                     self.gateway = cluster.start_gateway()
