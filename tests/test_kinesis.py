@@ -368,6 +368,28 @@ def test_millis_behind_latest_counts_on_the_stack_clock(strict, make_stream, fro
     assert strict.get_records(ShardIterator=first["NextShardIterator"])["MillisBehindLatest"] == 0
 
 
+def test_unread_records_that_arrived_just_now_are_not_caught_up(strict, make_stream, frozen):
+    """0 means caught up; on a frozen clock a record that arrived "now" is still unread."""
+    name = make_stream()
+    strict.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"}] * 2)
+    it = strict.get_shard_iterator(StreamName=name, ShardId="shardId-000000000000",
+                                    ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    first = strict.get_records(ShardIterator=it, Limit=1)
+    assert first["MillisBehindLatest"] >= 1
+    assert strict.get_records(ShardIterator=first["NextShardIterator"])["MillisBehindLatest"] == 0
+
+
+def test_an_empty_shard_closed_by_a_split_ends_at_or_after_its_start(kinesis, make_stream):
+    name = make_stream()
+    kinesis.split_shard(StreamName=name, ShardToSplit="shardId-000000000000",
+                        NewStartingHashKey=str(2 ** 127))
+    kinesis.update_shard_count(StreamName=name, TargetShardCount=1, ScalingType="UNIFORM_SCALING")
+    for shard in kinesis.list_shards(StreamName=name)["Shards"]:
+        numbers = shard["SequenceNumberRange"]
+        if "EndingSequenceNumber" in numbers:
+            assert int(numbers["EndingSequenceNumber"]) >= int(numbers["StartingSequenceNumber"]), shard
+
+
 # ------------------------------------------------------------------ CloudWatch metrics
 def metric(stack, name, metric_name, statistic="Sum"):
     """The stream's metric over the last 10 minutes of the stack's clock (Sum, or Maximum), or None."""

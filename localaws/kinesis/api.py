@@ -305,7 +305,8 @@ class KinesisPlane(Plane):
 
     def _close(self, shard) -> None:
         shard.is_open = False
-        shard.last_sequence = self.sequencer.last
+        # An empty shard's range still ends at or after its start.
+        shard.last_sequence = max(self.sequencer.last, self._first_sequence(shard))
 
     @staticmethod
     def _provisioned_only(stream) -> None:
@@ -472,7 +473,9 @@ class KinesisPlane(Plane):
             self._publish(stream, [("ReadProvisionedThroughputExceeded", 1, "Count")])
             raise errors.ProvisionedThroughputExceededException(
                 engine.read_throttled(shard.shard_id, stream.stream_name, stream.account_id))
-        behind = 0 if unread is None else max(0, round((now - unread.created_at) * 1000))
+        # 0 means caught up (nothing unread). Records still unread that arrived at this
+        # very clock reading (a frozen clock) are still "behind": at least 1 ms.
+        behind = 0 if unread is None else max(1, round((now - unread.created_at) * 1000))
         age = round((now - records[-1].created_at) * 1000) if records else behind
         out = {"Records": [{"SequenceNumber": str(r.sequence_number), "ApproximateArrivalTimestamp": r.created_at,
                             "Data": r.data, "PartitionKey": r.partition_key} for r in records],
