@@ -29,6 +29,11 @@ operations. This plane takes over (see ``localaws/core/plane.py`` for the marks)
   application restarts from a snapshot of its state, as on AWS.
 - **DeleteApplication** halts a running application (no snapshot) and deletes it.
 
+Teaching hooks (``stack.local.flink``, local only): ``kill_taskmanager()``
+crashes the cluster's worker and starts a replacement, so a chapter can show
+a job recover from its latest checkpoint; ``checkpoints(name)`` and
+``wait_for_checkpoint(name)`` read the job's checkpoints from Flink's REST API.
+
 Only ``FLINK-1_19`` runs: the cluster is Flink 1.19.1 (``core/flink.py`` says
 why). Not emulated: JAR/zip code, KPUs and autoscaling, VPCs, CloudWatch
 logging, rollbacks, Studio (``INTERACTIVE``) applications, application operations.
@@ -36,10 +41,12 @@ logging, rollbacks, Studio (``INTERACTIVE``) applications, application operation
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from datetime import datetime, timezone
 
-from localaws.core import Plane, moto_hook, not_emulated, operation
+from localaws.core import Plane, local_hook, moto_hook, not_emulated, operation
+from localaws.core.waiting import wait_until
 from localaws.core.flink import RUNTIME_ENVIRONMENT, FlinkError
 from . import engine, errors
 
@@ -356,3 +363,81 @@ class FlinkPlane(Plane):
             self.engine.delete_snapshot_files(snap)
             del run.snapshots[snap.name]
         return {}
+
+    # -- teaching hooks -------------------------------------------------------------
+    def _job_id(self, application_name: str) -> str:
+        """The Flink job of a running application (ValueError naming its status otherwise)."""
+        with self._lock:
+            run = self._run(self._app(self.ctx.region, application_name))
+            if run.job_id is None or self.engine.cluster is None:
+                raise ValueError(f"application {application_name} has no running job (it is {run.status})")
+            return run.job_id
+
+    @local_hook("On AWS, the service runs the task managers and replaces a failed one itself: there is "
+                "nothing to kill. Watch the application's CloudWatch metrics numRestarts and downtime "
+                "(namespace AWS/KinesisAnalytics) to see a restart.")
+    def kill_taskmanager(self) -> dict:
+        """A crashed worker: SIGKILL the cluster's TaskManager, then start a replacement.
+
+        The TaskManager runs the tasks of every application and holds their
+        state in memory. Killed with SIGKILL it cannot say goodbye: the
+        JobManager notices the lost connection, fails the jobs' tasks and,
+        by its restart strategy, restarts each job from its latest completed
+        checkpoint once task slots are back. On AWS a crash is followed by a
+        replacement too; here the replacement has registered with the
+        JobManager when this returns. Returns the resource ids of the killed
+        TaskManager and of its replacement.
+        """
+        cluster = self.engine.cluster
+        if cluster is None or "taskmanager" not in cluster.pids():
+            raise ValueError("no TaskManager is running: start an application first")
+        before = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
+        cluster.kill_taskmanager()
+        cluster.start_taskmanager()
+        after = {tm["id"] for tm in cluster.rest("/taskmanagers")["taskmanagers"]}
+        return {"killed": sorted(before), "replacement": sorted(after - before)}
+
+    @local_hook("On AWS, read the application's CloudWatch metrics (namespace AWS/KinesisAnalytics): "
+                "lastCheckpointDuration, lastCheckpointSize and numberOfFailedCheckpoints; numRestarts "
+                "counts restarts.")
+    def checkpoints(self, application_name: str) -> dict:
+        """The checkpoints of the application's job, as Flink's REST API reports them.
+
+        ``completed``, ``failed`` and ``in_progress`` count checkpoints since the
+        job was submitted (a restart keeps the job, and its count);
+        ``latest`` is the latest completed one (``id``, ``state_bytes``,
+        ``duration_ms``, ``triggered`` as a UTC datetime), None before the
+        first; ``restored_from`` is ``"checkpoint"`` after a recovery,
+        ``"snapshot"`` when the job started from a snapshot (a savepoint),
+        else None; ``failures`` counts the job's failures (each one a restart).
+        """
+        job = self._job_id(application_name)
+        stats = self.engine.cluster.rest(f"/jobs/{job}/checkpoints")
+        failures = self.engine.cluster.rest(f"/jobs/{job}/exceptions")
+        counts, latest = stats["counts"], stats.get("latest") or {}
+        done, restored = latest.get("completed"), latest.get("restored")
+        return {
+            "completed": counts["completed"], "failed": counts["failed"], "in_progress": counts["in_progress"],
+            "latest": done and {
+                "id": done["id"], "state_bytes": done["state_size"], "duration_ms": done["end_to_end_duration"],
+                "triggered": datetime.fromtimestamp(done["trigger_timestamp"] / 1000, timezone.utc)},
+            "restored_from": restored and ("snapshot" if restored["is_savepoint"] else "checkpoint"),
+            "failures": len((failures.get("exceptionHistory") or {}).get("entries", [])),
+        }
+
+    @local_hook("On AWS, a checkpoint is taken every CheckpointInterval (CheckpointConfiguration): wait "
+                "that long. For a backup you can name and restore, take a snapshot "
+                "(CreateApplicationSnapshot).")
+    def wait_for_checkpoint(self, application_name: str, timeout: float = 60) -> dict:
+        """Block until a checkpoint *triggered after this call* has completed; return
+        :meth:`checkpoints`. Everything the job wrote before the call is then
+        covered by a checkpoint: a recovery will not write it again."""
+        since = datetime.fromtimestamp(time.time(), timezone.utc)
+
+        def newer() -> bool:
+            latest = self.checkpoints(application_name)["latest"]
+            return latest is not None and latest["triggered"] > since
+
+        if not wait_until(newer, timeout, poll=0.25):
+            raise TimeoutError(f"no checkpoint of {application_name} completed within {timeout:.0f} s")
+        return self.checkpoints(application_name)
