@@ -91,6 +91,27 @@ def regional_client(stack):
     return client
 
 
+@pytest.fixture(scope="session")
+def stream_json(stack):
+    """``stream_json(name)``: every record of a one-shard Kinesis stream, from
+    TRIM_HORIZON to the tip, decoded from JSON (what a Flink job wrote, say)."""
+    kinesis = stack.client("kinesis")
+
+    def read(stream: str) -> list[dict]:
+        shard = kinesis.list_shards(StreamName=stream)["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard,
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        rows = []
+        while iterator:
+            page = kinesis.get_records(ShardIterator=iterator)
+            rows += [json.loads(r["Data"]) for r in page["Records"]]
+            if not page["Records"]:
+                break
+            iterator = page["NextShardIterator"]
+        return rows
+    return read
+
+
 @pytest.fixture
 def frozen(stack):
     """The stack's clock, frozen for the test and running again after it."""

@@ -81,20 +81,6 @@ def put(kinesis, ids):
     kinesis.put_records(StreamName=SOURCE, Records=records)
 
 
-def sink_rows(kinesis) -> list[dict]:
-    shard = kinesis.list_shards(StreamName=SINK)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(StreamName=SINK, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    rows = []
-    while iterator:
-        page = kinesis.get_records(ShardIterator=iterator)
-        rows += [json.loads(r["Data"]) for r in page["Records"]]
-        if not page["Records"]:
-            break
-        iterator = page["NextShardIterator"]
-    return rows
-
-
 def expected_windows(ids) -> list[dict]:
     df = pd.DataFrame({"id": list(ids)})
     df["v"] = df["id"] % 7
@@ -114,7 +100,7 @@ def msf(stack):
         kinesis.delete_stream(StreamName=name)
 
 
-def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf):
+def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf, stream_json):
     kinesis = stack.client("kinesis")
     detail = create(msf, "clickstream", app_sql(stack.endpoint))
     assert detail["ApplicationStatus"] == "READY"
@@ -124,14 +110,14 @@ def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf):
     msf.start_application(ApplicationName="clickstream")
     assert status(msf, "clickstream") in ("STARTING", "RUNNING")
     wait_status(msf, "clickstream", "RUNNING")
-    assert wait_until(lambda: len(sink_rows(kinesis)) >= 3, 90, poll=0.5), sink_rows(kinesis)
+    assert wait_until(lambda: len(stream_json(SINK)) >= 3, 90, poll=0.5), stream_json(SINK)
 
     # Stop with a snapshot: the window [30, 40) is open, in the savepoint.
     msf.stop_application(ApplicationName="clickstream", Force=False)
     wait_status(msf, "clickstream", "READY")
     snapshots = msf.list_application_snapshots(ApplicationName="clickstream")["SnapshotSummaries"]
     assert [s["SnapshotStatus"] for s in snapshots] == ["READY"]
-    assert sink_rows(kinesis) == expected_windows(range(0, 30))
+    assert stream_json(SINK) == expected_windows(range(0, 30))
 
     # While it is stopped, more data arrives; then a late-enough record closes window 60.
     put(kinesis, range(35, 70))
@@ -139,8 +125,8 @@ def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf):
     msf.start_application(ApplicationName="clickstream", RunConfiguration={
         "ApplicationRestoreConfiguration": {"ApplicationRestoreType": "RESTORE_FROM_LATEST_SNAPSHOT"}})
     wait_status(msf, "clickstream", "RUNNING")
-    assert wait_until(lambda: len(sink_rows(kinesis)) >= 7, 90, poll=0.5), sink_rows(kinesis)
-    rows = sink_rows(kinesis)
+    assert wait_until(lambda: len(stream_json(SINK)) >= 7, 90, poll=0.5), stream_json(SINK)
+    rows = stream_json(SINK)
     assert rows == expected_windows(range(0, 70)), "a window lost or repeated across the restore"
 
     # A snapshot of the running application, listed, described, deleted.

@@ -50,18 +50,8 @@ def put(kinesis, ids):
          "PartitionKey": str(i)} for i in ids])
 
 
-def sink_rows(kinesis) -> list[dict]:
-    shard = kinesis.list_shards(StreamName=SINK)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(StreamName=SINK, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    rows = []
-    while iterator:
-        page = kinesis.get_records(ShardIterator=iterator)
-        rows += [json.loads(r["Data"]) for r in page["Records"]]
-        if not page["Records"]:
-            break
-        iterator = page["NextShardIterator"]
-    return sorted(rows, key=lambda r: r["window_start"])
+def sink_rows(stream_json) -> list[dict]:
+    return sorted(stream_json(SINK), key=lambda r: r["window_start"])
 
 
 def expected_windows(ids) -> list[dict]:
@@ -108,13 +98,13 @@ def test_checkpoint_hooks_want_a_running_application(stack, msf):
             stack.local.flink.kill_taskmanager()
 
 
-def test_killed_taskmanager_job_recovers_from_its_checkpoint(stack, msf):
+def test_killed_taskmanager_job_recovers_from_its_checkpoint(stack, msf, stream_json):
     kinesis = stack.client("kinesis")
     put(kinesis, range(0, 35))                  # windows 0, 10, 20 can close; 30 stays open
     msf.start_application(ApplicationName=APP)
     assert wait_until(lambda: status(msf) == "RUNNING", 120, poll=0.5), status(msf)
-    assert wait_until(lambda: len(sink_rows(kinesis)) >= 3, 90, poll=0.5), sink_rows(kinesis)
-    assert sink_rows(kinesis) == expected_windows(range(0, 30))
+    assert wait_until(lambda: len(sink_rows(stream_json)) >= 3, 90, poll=0.5), sink_rows(stream_json)
+    assert sink_rows(stream_json) == expected_windows(range(0, 30))
 
     called = datetime.now(timezone.utc)
     before = stack.local.flink.wait_for_checkpoint(APP)
@@ -128,8 +118,8 @@ def test_killed_taskmanager_job_recovers_from_its_checkpoint(stack, msf):
 
     put(kinesis, range(35, 70))
     put(kinesis, [200])                                 # a later event closes window 60
-    assert wait_until(lambda: len(sink_rows(kinesis)) >= 7, 120, poll=0.5), sink_rows(kinesis)
-    assert sink_rows(kinesis) == expected_windows(range(0, 70)), "a window lost or repeated"
+    assert wait_until(lambda: len(sink_rows(stream_json)) >= 7, 120, poll=0.5), sink_rows(stream_json)
+    assert sink_rows(stream_json) == expected_windows(range(0, 70)), "a window lost or repeated"
 
     after = stack.local.flink.checkpoints(APP)
     assert after["restored_from"] == "checkpoint" and after["failures"] >= 1

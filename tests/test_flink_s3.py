@@ -8,8 +8,6 @@ with boto3 must be the rows of the files, joined.
 """
 from __future__ import annotations
 
-import json
-
 from localaws.core import flink as core_flink
 from localaws.core.waiting import wait_until
 
@@ -40,15 +38,7 @@ def test_s3_settings_map_every_s3_scheme_onto_s3a_at_the_endpoint():
         assert settings[f"flink.hadoop.fs.{scheme}.impl"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
-def sink_rows(kinesis) -> list[tuple]:
-    shard = kinesis.list_shards(StreamName=SINK)["Shards"][0]["ShardId"]
-    iterator = kinesis.get_shard_iterator(StreamName=SINK, ShardId=shard,
-                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-    records = kinesis.get_records(ShardIterator=iterator)["Records"]
-    return sorted(tuple(json.loads(r["Data"]).values()) for r in records)
-
-
-def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack):
+def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json):
     s3, msf, kinesis = (stack.client(name) for name in ("s3", "kinesisanalyticsv2", "kinesis"))
     kinesis.create_stream(StreamName=SINK, ShardCount=1)
     s3.create_bucket(Bucket=BUCKET)
@@ -63,7 +53,7 @@ def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack):
         msf.start_application(ApplicationName="s3-join")
 
         expected = [("s1", "kitchen", 21), ("s1", "kitchen", 22), ("s2", "garage", 9)]
-        assert wait_until(lambda: sink_rows(kinesis) == expected, 120, poll=0.5), sink_rows(kinesis)
+        assert wait_until(lambda: sorted(tuple(r.values()) for r in stream_json(SINK)) == expected, 120, poll=0.5), sorted(tuple(r.values()) for r in stream_json(SINK))
     finally:
         if msf.describe_application(ApplicationName="s3-join")["ApplicationDetail"]["ApplicationStatus"] \
                 in ("RUNNING", "STARTING"):
