@@ -92,6 +92,15 @@ def regional_client(stack):
 
 
 @pytest.fixture(scope="session")
+def kinesis_options(stack) -> str:
+    """The WITH options a Flink SQL table needs for AWS's Kinesis connector to reach the local
+    endpoint with the stack's keys (on AWS: only 'aws.region'; the application's role signs)."""
+    return (f"'aws.region' = 'us-east-1', 'aws.endpoint' = '{stack.endpoint}', "
+            "'aws.credentials.provider' = 'BASIC', 'aws.credentials.basic.accesskeyid' = 'testing', "
+            "'aws.credentials.basic.secretkey' = 'testing'")
+
+
+@pytest.fixture(scope="session")
 def stream_json(stack):
     """``stream_json(name)``: every record of a one-shard Kinesis stream, from
     TRIM_HORIZON to the tip, decoded from JSON (what a Flink job wrote, say)."""

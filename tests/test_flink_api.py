@@ -23,10 +23,8 @@ SOURCE, SINK = "msf-clicks", "msf-windows"
 T0 = pd.Timestamp("2026-01-01 00:00:00")
 
 
-def app_sql(endpoint: str) -> str:
-    aws = (f"'aws.region' = 'us-east-1', 'aws.endpoint' = '{endpoint}', "
-           "'aws.credentials.provider' = 'BASIC', 'aws.credentials.basic.accesskeyid' = 'testing', "
-           "'aws.credentials.basic.secretkey' = 'testing'")
+def app_sql(aws: str) -> str:
+    """``aws``: the Kinesis connector's options for the local endpoint (the kinesis_options fixture)."""
     return f"""
     CREATE TABLE clicks (id BIGINT, v INT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
     WITH ('connector' = 'kinesis', 'stream' = '{SOURCE}', {aws}, 'format' = 'json',
@@ -100,9 +98,9 @@ def msf(stack):
         kinesis.delete_stream(StreamName=name)
 
 
-def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf, stream_json):
+def test_windowed_sql_app_survives_stop_with_snapshot_and_restore(stack, msf, stream_json, kinesis_options):
     kinesis = stack.client("kinesis")
-    detail = create(msf, "clickstream", app_sql(stack.endpoint))
+    detail = create(msf, "clickstream", app_sql(kinesis_options))
     assert detail["ApplicationStatus"] == "READY"
     assert detail["RuntimeEnvironment"] == "FLINK-1_19"
 

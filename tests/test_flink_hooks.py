@@ -25,10 +25,8 @@ SOURCE, SINK, APP = "hooks-clicks", "hooks-windows", "hooks-counts"
 T0 = pd.Timestamp("2026-01-01 00:00:00")
 
 
-def app_sql(endpoint: str) -> str:
-    aws = (f"'aws.region' = 'us-east-1', 'aws.endpoint' = '{endpoint}', "
-           "'aws.credentials.provider' = 'BASIC', 'aws.credentials.basic.accesskeyid' = 'testing', "
-           "'aws.credentials.basic.secretkey' = 'testing'")
+def app_sql(aws: str) -> str:
+    """``aws``: the Kinesis connector's options for the local endpoint (the kinesis_options fixture)."""
     return f"""
     CREATE TABLE clicks (id BIGINT, ts TIMESTAMP(3), WATERMARK FOR ts AS ts)
     WITH ('connector' = 'kinesis', 'stream' = '{SOURCE}', {aws}, 'format' = 'json',
@@ -65,7 +63,7 @@ def status(msf) -> str:
 
 
 @pytest.fixture(scope="module")
-def msf(stack):
+def msf(stack, kinesis_options):
     kinesis = stack.client("kinesis")
     for name in (SOURCE, SINK):
         kinesis.create_stream(StreamName=name, ShardCount=1)
@@ -75,7 +73,7 @@ def msf(stack):
         ServiceExecutionRole="arn:aws:iam::123456789012:role/msf",
         ApplicationConfiguration={
             "ApplicationCodeConfiguration": {"CodeContentType": "PLAINTEXT",
-                                             "CodeContent": {"TextContent": app_sql(stack.endpoint)}},
+                                             "CodeContent": {"TextContent": app_sql(kinesis_options)}},
             "FlinkApplicationConfiguration": {"CheckpointConfiguration": {
                 "ConfigurationType": "CUSTOM", "CheckpointingEnabled": True, "CheckpointInterval": 1000}}})
     yield client

@@ -14,17 +14,15 @@ from localaws.core.waiting import wait_until
 BUCKET, SINK = "flink-s3-test", "flink-s3-labelled"
 
 
-def app_sql(endpoint: str) -> str:
+def app_sql(aws: str) -> str:
+    """``aws``: the Kinesis connector's options for the local endpoint (the kinesis_options fixture)."""
     return f"""
 CREATE TABLE rooms (sensor STRING, room STRING)
 WITH ('connector' = 'filesystem', 'path' = 's3://{BUCKET}/reference/', 'format' = 'csv');
 CREATE TABLE readings (sensor STRING, temperature INT)
 WITH ('connector' = 'filesystem', 'path' = 's3a://{BUCKET}/readings/', 'format' = 'csv');
 CREATE TABLE labelled (sensor STRING, room STRING, temperature INT)
-WITH ('connector' = 'kinesis', 'stream' = '{SINK}', 'aws.region' = 'us-east-1',
-      'aws.endpoint' = '{endpoint}', 'aws.credentials.provider' = 'BASIC',
-      'aws.credentials.basic.accesskeyid' = 'testing', 'aws.credentials.basic.secretkey' = 'testing',
-      'format' = 'json', 'sink.partitioner' = 'random', 'aws.http.protocol.version' = 'HTTP1_1');
+WITH ('connector' = 'kinesis', 'stream' = '{SINK}', {aws}, 'format' = 'json', 'sink.partitioner' = 'random', 'aws.http.protocol.version' = 'HTTP1_1');
 INSERT INTO labelled
 SELECT r.sensor, m.room, r.temperature FROM readings AS r JOIN rooms AS m ON r.sensor = m.sensor;
 """
@@ -38,7 +36,7 @@ def test_s3_settings_map_every_s3_scheme_onto_s3a_at_the_endpoint():
         assert settings[f"flink.hadoop.fs.{scheme}.impl"] == "org.apache.hadoop.fs.s3a.S3AFileSystem"
 
 
-def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json):
+def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json, kinesis_options):
     s3, msf, kinesis = (stack.client(name) for name in ("s3", "kinesisanalyticsv2", "kinesis"))
     kinesis.create_stream(StreamName=SINK, ShardCount=1)
     s3.create_bucket(Bucket=BUCKET)
@@ -48,7 +46,7 @@ def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json
         ApplicationName="s3-join", RuntimeEnvironment="FLINK-1_19",
         ServiceExecutionRole="arn:aws:iam::123456789012:role/msf",
         ApplicationConfiguration={"ApplicationCodeConfiguration": {
-            "CodeContentType": "PLAINTEXT", "CodeContent": {"TextContent": app_sql(stack.endpoint)}}})
+            "CodeContentType": "PLAINTEXT", "CodeContent": {"TextContent": app_sql(kinesis_options)}}})
     try:
         msf.start_application(ApplicationName="s3-join")
 
