@@ -51,7 +51,10 @@ def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json
         msf.start_application(ApplicationName="s3-join")
 
         expected = [("s1", "kitchen", 21), ("s1", "kitchen", 22), ("s2", "garage", 9)]
-        assert wait_until(lambda: sorted(tuple(r.values()) for r in stream_json(SINK)) == expected, 120, poll=0.5), sorted(tuple(r.values()) for r in stream_json(SINK))
+        def rows():
+            return sorted(tuple(r.values()) for r in stream_json(SINK))
+
+        assert wait_until(lambda: rows() == expected, 120, poll=0.5), rows()
     finally:
         if msf.describe_application(ApplicationName="s3-join")["ApplicationDetail"]["ApplicationStatus"] \
                 in ("RUNNING", "STARTING"):
@@ -61,3 +64,4 @@ def test_a_flink_sql_app_joins_a_reference_table_read_from_s3(stack, stream_json
         msf.delete_application(ApplicationName="s3-join", CreateTimestamp=msf.describe_application(
             ApplicationName="s3-join")["ApplicationDetail"]["CreateTimestamp"])
         kinesis.delete_stream(StreamName=SINK)
+        stack.context.registry.planes["flink"].stop()     # no Flink JVM outlives this module

@@ -59,12 +59,13 @@ def test_handler_exception_is_a_function_error(lam):
 
 
 def test_timeout_is_enforced(lam, stack, log_messages):
+    before = set(stack.processes.pids())       # other planes' servers may be running
     resp = lam.invoke(FunctionName="t-sleeps", Payload=b"{}")
     assert resp["FunctionError"] == "Unhandled"
     error = json.loads(resp["Payload"].read())
     assert error["errorType"] == "Sandbox.Timedout"
     assert "Task timed out after 1.00 seconds" in error["errorMessage"]
-    assert stack.processes.pids() == []        # the sleeping handler was killed
+    assert set(stack.processes.pids()) <= before        # the sleeping handler was killed
     assert any("Status: timeout" in m for m in log_messages("t-sleeps"))
 
 
