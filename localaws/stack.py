@@ -38,13 +38,14 @@ from .core.server import Endpoint
 from .emr.api import EMRPlane
 from .firehose.api import FirehosePlane
 from .flink.api import FlinkPlane
+from .kafka.api import KafkaPlane
 from .kinesis.api import KinesisPlane
 from .opensearch.api import OpenSearchPlane
 from .redshift.api import RedshiftPlane
 
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
-                                   RedshiftPlane, KinesisPlane, FlinkPlane)
+                                   RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account
 

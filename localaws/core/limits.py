@@ -41,6 +41,9 @@ Service for Apache Flink)       (FLINK_MEMORY_MB)  a TaskManager restart (260-27
 Flink TaskManager               heap 96+192 MiB    289 MiB (283-312 on 2.2.0; 516 with 35 MB
                                                    of state)
 Flink SQL Gateway               heap 384 MiB       257 MiB (258-311 on 2.2.0)
+Kafka broker (an MSK broker     heap 256 MiB       262 MiB (Kafka 4.1.1, 10,000 records of
+node)                           (KAFKA_MEMORY_MB)  100 B with acks=all on a 3-broker cluster)
+Kafka KRaft controller          heap 128 MiB       133 MiB
 ==============================  =================  ==========================================
 
 (Flink figures: ``docs/flink_measurements.md``, measured on Flink 2.2.0 and
@@ -76,6 +79,12 @@ FAST_JVM = "-XX:+UseSerialGC -XX:TieredStopAtLevel=1"
 #: -XX:MaxMetaspaceSize. The TaskManager splits its heap into framework heap and task heap,
 #: and also has managed memory (off-heap, for RocksDB and batch operators), counted in its
 #: process size but not in a JVM flag.
+KAFKA_MEMORY_MB = {
+    "broker": {"heap": 256, "direct": 64, "metaspace": 128},
+    "controller": {"heap": 128, "direct": 32, "metaspace": 96},
+    "tool": {"heap": 128, "direct": 32, "metaspace": 96},       # kafka-storage format
+}
+
 FLINK_MEMORY_MB = {
     "jobmanager": {"heap": 256, "direct": 128, "metaspace": 192},
     "taskmanager": {"framework_heap": 96, "task_heap": 192, "framework_off_heap": 64,

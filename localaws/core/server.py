@@ -59,10 +59,11 @@ def _read_request(environ) -> WireRequest:
     headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
     if environ.get("CONTENT_TYPE"):
         headers["content-type"] = environ["CONTENT_TYPE"]
+    raw = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").partition("?")[0]
     req = WireRequest(method=environ.get("REQUEST_METHOD", "GET"),
                       path=environ.get("PATH_INFO", "/"),
                       query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-                      headers=headers, body=body)
+                      headers=headers, body=body, raw_path=raw or None)
     return identify(req)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 import botocore.session
 
@@ -41,7 +41,7 @@ TARGET_ALIASES = {"KinesisAnalytics_20180523": "kinesisanalyticsv2"}
 class WireRequest:
     """What the middleware knows about one request."""
     method: str
-    path: str
+    path: str                       # URL-decoded (PATH_INFO)
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: bytes
@@ -52,6 +52,13 @@ class WireRequest:
     access_key: str | None = None
     params: dict = field(default_factory=dict)  # decoded JSON body or form fields
     principals: object = None                   # the stack's Principals (set by the middleware)
+    raw_path: str | None = None                 # as sent: an ARN label keeps its %2F
+
+    @property
+    def route_path(self) -> str:
+        """The path REST routes are matched on: as sent, so that a label holding a "/"
+        (an MSK cluster ARN, ``cluster/name/uuid``) stays one label."""
+        return self.raw_path or self.path
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -79,7 +86,10 @@ def service_model(name: str):
 
 @functools.lru_cache(maxsize=None)
 def _rest_routes(service: str):
-    """(method, compiled path regex, required query keys, literal length, op name)."""
+    """(method, compiled path regex, required query keys, literal length, op name).
+
+    Each ``{label}`` of the path becomes a named group ``p0``, ``p1``...;
+    :func:`_uri_members` says which request member each one is."""
     model = service_model(service)
     routes = []
     for op_name in model.operation_names:
@@ -87,9 +97,9 @@ def _rest_routes(service: str):
         uri = http.get("requestUri", "/")
         path, _, query = uri.partition("?")
         pattern = ""
-        for part in re.split(r"(\{[^}]+\})", path):
+        for n, part in enumerate(re.split(r"(\{[^}]+\})", path)):
             if part.startswith("{"):
-                pattern += ".+" if part.endswith("+}") else "[^/]+"
+                pattern += f"(?P<p{n}>.+)" if part.endswith("+}") else f"(?P<p{n}>[^/]+)"
             else:
                 pattern += re.escape(part)
         required = [q.split("=")[0] for q in query.split("&") if q]
@@ -97,6 +107,30 @@ def _rest_routes(service: str):
         routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"),
                        required, literal, op_name))
     return routes
+
+
+@functools.lru_cache(maxsize=None)
+def _uri_members(service: str, op_name: str) -> dict[str, str]:
+    """group name (``p1``) -> request member (``ClusterArn``) for the path labels of an operation."""
+    operation = service_model(service).operation_model(op_name)
+    path = operation.http.get("requestUri", "/").partition("?")[0]
+    by_label = {}
+    if operation.input_shape is not None:
+        by_label = {member.serialization.get("name", name): name
+                    for name, member in operation.input_shape.members.items()
+                    if member.serialization.get("location") == "uri"}
+    return {f"p{n}": by_label.get(part.strip("{}+"), part.strip("{}+"))
+            for n, part in enumerate(re.split(r"(\{[^}]+\})", path)) if part.startswith("{")}
+
+
+def path_params(req: "WireRequest") -> dict[str, str]:
+    """A REST request's path labels by member name: ``{"ClusterArn": "arn:aws:kafka:..."}``."""
+    for method, regex, required, literal, op_name in _rest_routes(req.service):
+        match = regex.match(req.route_path) if op_name == req.operation and method == req.method else None
+        if match:
+            members = _uri_members(req.service, op_name)
+            return {members[group]: unquote(value) for group, value in match.groupdict().items()}
+    return {}
 
 
 def _signing_service(headers: dict[str, str]) -> tuple[str | None, str | None, str | None]:
@@ -131,7 +165,7 @@ def identify(req: WireRequest) -> WireRequest:
     else:
         best = None
         for method, regex, required, literal, op_name in _rest_routes(service):
-            if method == req.method and regex.match(req.path) and all(q in req.query for q in required):
+            if method == req.method and regex.match(req.route_path) and all(q in req.query for q in required):
                 if best is None or literal > best[0]:
                     best = (literal, op_name)
         req.operation = best[1] if best else None
