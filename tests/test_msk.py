@@ -10,7 +10,7 @@ import base64
 
 import pytest
 from botocore.exceptions import ClientError
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from localaws.core.waiting import wait_until
@@ -142,3 +142,43 @@ def test_configuration_revision_round_trips(msk):
     revision = msk.describe_configuration_revision(Arn=arn, Revision=1)
     assert b"min.insync.replicas=2" in revision["ServerProperties"]
     assert msk.describe_configuration(Arn=arn)["LatestRevision"]["Revision"] == 1
+
+
+def test_cloudwatch_shows_under_replicated_partitions_and_consumer_lag(stack, msk, cluster):
+    """AWS/Kafka metrics from the real brokers: a stopped follower, a group that has not caught up."""
+    cloudwatch = stack.client("cloudwatch")
+    boot = msk.get_bootstrap_brokers(ClusterArn=cluster)["BootstrapBrokerString"]
+    admin = AdminClient({"bootstrap.servers": boot})
+    admin.create_topics([NewTopic("lagging", 3, 3)])["lagging"].result()
+    assert wait_until(lambda: len(partitions(admin, "lagging")) == 3, 30, poll=0.2)
+    producer = Producer({"bootstrap.servers": boot, "acks": "all"})
+    for i in range(60):
+        producer.produce("lagging", key=str(i), value=b"x")
+    assert producer.flush(30) == 0
+    consumer = Consumer({"bootstrap.servers": boot, "group.id": "slow", "enable.auto.commit": False})
+    # the group has processed the first 5 records of each partition, and committed that
+    done = [TopicPartition("lagging", p, 5) for p in range(3)]
+    consumer.commit(offsets=done, asynchronous=False)
+    ends = [consumer.get_watermark_offsets(TopicPartition("lagging", p), timeout=10)[1] for p in range(3)]
+    consumer.close()
+    expected_lag = sum(end - 5 for end in ends)
+    name = msk.describe_cluster(ClusterArn=cluster)["ClusterInfo"]["ClusterName"]
+
+    def latest(metric, dims):
+        now = stack.context.clock.now()
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Kafka", MetricName=metric, Dimensions=[{"Name": k, "Value": v} for k, v in dims.items()],
+            StartTime=now.replace(year=now.year - 1), EndTime=now.replace(year=now.year + 1), Period=60,
+            Statistics=["Maximum"])["Datapoints"]
+        return max((p["Timestamp"], p["Maximum"]) for p in points)[1] if points else None
+
+    lag = {"Cluster Name": name, "Consumer Group": "slow", "Topic": "lagging"}
+    assert wait_until(lambda: latest("SumOffsetLag", lag) == expected_lag, 30, poll=0.5)
+    assert latest("MaxOffsetLag", lag) == max(ends) - 5
+    stack.local.kafka.kill_broker(cluster, 3)
+    try:
+        led_by = lambda b: {"Cluster Name": name, "Broker ID": str(b)}      # noqa: E731
+        assert wait_until(lambda: (latest("UnderReplicatedPartitions", led_by(1)) or 0)
+                          + (latest("UnderReplicatedPartitions", led_by(2)) or 0) > 0, 30, poll=0.5)
+    finally:
+        stack.local.kafka.restart_broker(cluster, 3)

@@ -45,9 +45,12 @@ class MetricsPublisher:
         self._stopped = False
         self._thread: threading.Thread | None = None
 
-    def publish(self, region: str, resource: str, metrics: list[tuple[str, float, str]], when) -> None:
-        """Queue ``[(metric name, value, unit)]`` of one resource (a stream), measured at ``when``."""
+    def publish(self, region: str, resource: str, metrics: list[tuple[str, float, str]], when,
+                more: dict[str, str] | None = None) -> None:
+        """Queue ``[(metric name, value, unit)]`` of one resource (a stream), measured at ``when``;
+        ``more`` adds dimensions after the resource's (MSK: ``{"Broker ID": "1"}``)."""
         dims = [{"Name": self.dimension, "Value": resource}]
+        dims += [{"Name": name, "Value": value} for name, value in (more or {}).items()]
         entries = [(region, {"MetricName": n, "Dimensions": dims, "Value": v, "Unit": u, "Timestamp": when})
                    for n, v, u in metrics]
         with self._cond:

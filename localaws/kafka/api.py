@@ -23,6 +23,9 @@ starts no broker (../shared/FACTS.md). This plane takes over:
   configurations: **CreateConfiguration**, **DescribeConfiguration**,
   **DescribeConfigurationRevision**, **ListConfigurations**.
 - **DeleteCluster** stops every broker process.
+- **CloudWatch metrics** (``AWS/Kafka``: UnderReplicatedPartitions,
+  OfflinePartitionsCount, SumOffsetLag, MaxOffsetLag) measured on the brokers
+  every 2 seconds (``metrics.py``).
 
 Teaching hooks (``stack.local.kafka``): ``kill_broker`` and ``restart_broker``
 (a broker failure and its recovery), ``brokers`` (process ids, racks, ports).
@@ -42,7 +45,7 @@ from datetime import datetime
 from localaws.core import Plane, local_hook, moto_hook, not_emulated, operation
 from localaws.core.kafka import KAFKA_VERSION
 from localaws.core.wire import path_params
-from . import engine, errors
+from . import engine, errors, metrics
 
 SERVICE = "kafka"
 BACKEND = "moto.kafka.models:KafkaBackend"
@@ -64,10 +67,18 @@ class KafkaPlane(Plane):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.engine = engine.KafkaEngine(ctx.work_dir, ctx.processes)
+        self.metrics = metrics.Sampler(self.engine, self._cloudwatch, ctx.clock)
         self._lock = threading.RLock()
+        self._cloudwatch_clients: dict[str, object] = {}
 
     def stop(self):
+        self.metrics.stop()
         self.engine.stop()
+
+    def _cloudwatch(self, region: str):
+        if region not in self._cloudwatch_clients:
+            self._cloudwatch_clients[region] = self.ctx.client("cloudwatch", region_name=region)
+        return self._cloudwatch_clients[region]
 
     # -- helpers ------------------------------------------------------------------
     def _arn(self, kind: str, name: str, region: str) -> str:
@@ -107,6 +118,7 @@ class KafkaPlane(Plane):
         broker_racks = [racks[i % len(racks)] for i in range(count)]
         self.engine.create(arn, cluster.cluster_name, broker_racks, info.get("clientSubnets", []),
                            info.get("instanceType", "kafka.m5.large"), settings, op)
+        self.metrics.ensure_running()
 
     def _check_create(self, info: dict | None, count, configuration_info, region: str):
         info = info or {}
@@ -198,6 +210,7 @@ class KafkaPlane(Plane):
     @moto_hook(f"{BACKEND}.delete_cluster")
     def delete_cluster(self, original, backend, cluster_arn, current_version):
         self._refresh(backend, cluster_arn)
+        self.metrics.forget(cluster_arn)
         self.engine.delete(cluster_arn)
         arn, _ = original(backend, cluster_arn, current_version)
         return arn, "DELETING"

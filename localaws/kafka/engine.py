@@ -92,6 +92,7 @@ class Operation:
 @dataclass
 class Running:
     """One MSK cluster's brokers and what the API reports of them."""
+    name: str
     kafka: KafkaCluster
     subnets: list[str]
     instance_type: str
@@ -116,7 +117,8 @@ class KafkaEngine:
                settings: dict[str, str], operation: Operation) -> None:
         """Start the brokers in the background; the cluster is CREATING until they serve."""
         folder = self.work_dir / f"{name}-{arn.rsplit('/', 1)[-1][:8]}"
-        running = Running(KafkaCluster(folder, racks, settings, tracker=self.processes), subnets, instance_type)
+        running = Running(name, KafkaCluster(folder, racks, settings, tracker=self.processes), subnets,
+                          instance_type)
         with self._lock:
             self.clusters[arn] = running
             self.operations[operation.arn] = operation
