@@ -72,7 +72,10 @@ class Context:
             with self._lock:
                 if key in self._clients:
                     return self._clients[key]
-        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
+        # A local call may start an engine first (the Flink cluster on the first StartApplication):
+        # on a loaded laptop that can outlast botocore's 60 s read timeout, and a retried
+        # StartApplication then finds its own application STARTING (ResourceInUseException).
+        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}, read_timeout=300))
         kwargs.setdefault("region_name", self.region)       # another Region: region_name="eu-west-1"
         with self._lock:       # a boto3 session is not safe to make clients from two threads at once
             if self._boto is None:
