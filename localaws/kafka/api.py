@@ -209,7 +209,9 @@ class KafkaPlane(Plane):
 
     @moto_hook(f"{BACKEND}.delete_cluster")
     def delete_cluster(self, original, backend, cluster_arn, current_version):
-        self._refresh(backend, cluster_arn)
+        _, running = self._refresh(backend, cluster_arn)
+        if running is not None:
+            running.state = "DELETING"           # the metrics sampler leaves it alone from now on
         self.metrics.forget(cluster_arn)
         self.engine.delete(cluster_arn)
         arn, _ = original(backend, cluster_arn, current_version)
@@ -237,8 +239,10 @@ class KafkaPlane(Plane):
     def list_nodes(self, req):
         arn, running = self._active(req)
         nodes = []
-        for node_id, node in sorted(running.kafka.brokers.items()):
-            subnet = running.subnets[(node_id - 1) % len(running.subnets)] if running.subnets else None
+        brokers = sorted(running.kafka.brokers.items())
+        subnet_of = {node.rack: subnet for (_, node), subnet in zip(brokers, running.subnets)}
+        for node_id, node in brokers:
+            subnet = subnet_of.get(node.rack)
             nodes.append({
                 "addedToClusterTime": _iso(running.added.get(node_id, datetime.now())),
                 "instanceType": running.instance_type,

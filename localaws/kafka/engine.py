@@ -147,8 +147,8 @@ class KafkaEngine:
     def add_brokers(self, arn: str, target: int, operation: Operation) -> None:
         """UpdateBrokerCount: new brokers, spread over the cluster's subnets like the first ones."""
         running = self.get(arn)
-        racks = [node.rack for node in running.kafka.brokers.values()]
-        per_zone = sorted(set(racks))
+        racks = [node.rack for _, node in sorted(running.kafka.brokers.items())]
+        per_zone = racks[:len(running.subnets)] or sorted(set(racks))     # the subnets' order
         running.state = "UPDATING"
         with self._lock:
             self.operations[operation.arn] = operation

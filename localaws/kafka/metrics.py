@@ -11,7 +11,10 @@ The ones a learner watches during a failure or a slow consumer:
   nobody can read or write them;
 - ``SumOffsetLag`` and ``MaxOffsetLag`` (``Cluster Name``, ``Consumer Group``,
   ``Topic``): how many records a consumer group has not committed yet, summed
-  over a topic's partitions, and at its worst partition.
+  over a topic's partitions, and at its worst partition. Sampled only while
+  every broker runs and every partition is fully replicated: librdkafka's
+  group-offsets request can abort the process during a broker failure
+  (confluentinc/librdkafka#4605), so during one the lag metrics pause.
 
 Every :data:`SAMPLE_SECONDS` a thread asks each ACTIVE cluster, through Kafka's
 own admin protocol (the AdminClient of confluent-kafka): topic metadata for
@@ -112,6 +115,11 @@ class Sampler:
         for broker_id in running.kafka.brokers:
             self.publisher.publish(region, name, [("UnderReplicatedPartitions", under.get(broker_id, 0), "Count")],
                                    when, {"Broker ID": str(broker_id)})
+        healthy = not offline and not any(under.values()) and len(running.kafka.pids()) == len(running.kafka.brokers) + 1
+        if not healthy:
+            # librdkafka's group-offsets request can abort the whole process while a broker is
+            # down or catching up (confluentinc/librdkafka#4605): lag waits for a healthy cluster
+            return
         for (group, topic), lags in group_lags(admin).items():
             self.publisher.publish(region, name, [("SumOffsetLag", sum(lags), "Count"),
                                                   ("MaxOffsetLag", max(lags), "Count")],
