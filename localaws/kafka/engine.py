@@ -131,6 +131,10 @@ class KafkaEngine:
                 running.state, running.reason = "FAILED", str(exc)[:500]
                 operation.finish(running.reason)
                 return
+            if running.state == "DELETING":          # DeleteCluster came while it was CREATING
+                running.kafka.stop()
+                operation.finish("the cluster was deleted while it was being created")
+                return
             now = datetime.now(timezone.utc)
             running.added = {node_id: now for node_id in running.kafka.brokers}
             running.state = "ACTIVE"
@@ -170,6 +174,7 @@ class KafkaEngine:
         with self._lock:
             running = self.clusters.pop(arn, None)
         if running is not None:
+            running.state = "DELETING"      # a start still in progress stops what it started
             running.kafka.stop()
 
     def stop(self) -> None:

@@ -78,9 +78,7 @@ class Sampler:
         self.publisher = MetricsPublisher(cloudwatch, "AWS/Kafka", "Cluster Name")
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._admins: dict[str, object] = {}
-        # librdkafka aborts the process if a client is destroyed while another thread uses it:
-        # sampling and forgetting a cluster's client never overlap
+        # a cluster being deleted waits for a sample of it in progress (its brokers are stopping)
         self._lock = threading.Lock()
 
     def ensure_running(self) -> None:
@@ -99,15 +97,17 @@ class Sampler:
                     except Exception:            # a broker going down mid-sample: next time
                         log.debug("could not sample MSK metrics of %s", arn, exc_info=True)
 
-    def _admin(self, arn: str, running):
+    @staticmethod
+    def _admin(running):
+        """A new AdminClient for one sample. A long-lived one aborts the process in a group
+        request after a broker restart (librdkafka#4605); one per sample, made and destroyed
+        in this thread, does not."""
         from confluent_kafka.admin import AdminClient
-        if arn not in self._admins:
-            self._admins[arn] = AdminClient({"bootstrap.servers": running.kafka.bootstrap_servers,
-                                             "socket.timeout.ms": int(TIMEOUT * 1000), "log_level": 0})
-        return self._admins[arn]
+        return AdminClient({"bootstrap.servers": running.kafka.bootstrap_servers,
+                            "socket.timeout.ms": int(TIMEOUT * 1000), "log_level": 0})
 
     def sample(self, arn: str, running) -> None:
-        admin = self._admin(arn, running)
+        admin = self._admin(running)
         region, name = arn.split(":")[3], running.name
         when = self.clock.now()
         under, offline = partition_counts(admin.list_topics(timeout=TIMEOUT))
@@ -126,15 +126,12 @@ class Sampler:
                                    when, {"Consumer Group": group, "Topic": topic})
 
     def forget(self, arn: str) -> None:
-        """Drop the cluster's admin client (before its brokers stop)."""
+        """Wait for a sample of the cluster in progress to end (before its brokers stop)."""
         with self._lock:
-            admin = self._admins.pop(arn, None)
-        del admin                                # destroyed here, not while the sampler uses it
+            pass
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
-        with self._lock:
-            self._admins.clear()
         self.publisher.stop()
