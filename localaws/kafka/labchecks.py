@@ -242,9 +242,20 @@ def _create_topic(admin, topic: str, topic_config: dict) -> None:
                                  f"{error.name()}: {error.str()}") from None
     check(wait_until(create, 60, poll=0.5), f"the topic {topic!r} could not be created again within 60 s.")
     wanted = int(args["num_partitions"])
-    ready = wait_until(lambda: len(found := partitions(admin, topic)) == wanted
-                       and all(p.leader >= 0 for p in found), 60, poll=0.2)
-    check(ready, f"the topic {topic!r} was created but its {wanted} partitions did not all get a leader in 60 s.")
+    check(settled_partitions(admin, topic, wanted),
+          f"the topic {topic!r} was created but its {wanted} partitions did not all get a leader in 60 s.")
+
+
+def settled_partitions(admin, topic: str, wanted: int, timeout: float = 60) -> list:
+    """The topic's ``wanted`` partitions, each with a leader, once the broker asked knows them
+    (each request may go to another broker, which learns new topics a moment later); [] if not
+    within ``timeout``."""
+    found = []
+
+    def settled() -> bool:
+        found[:] = partitions(admin, topic)
+        return len(found) == wanted and all(p.leader >= 0 for p in found)
+    return found if wait_until(settled, timeout, poll=0.2) else []
 
 
 def run_broker_failure(stack, cluster_arn: str, topic: str, topic_config: dict, producer_config: dict,
@@ -267,7 +278,7 @@ def run_broker_failure(stack, cluster_arn: str, topic: str, topic_config: dict, 
     boot = bootstrap_brokers(stack, cluster_arn)
     admin = admin_client(boot)
     _create_topic(admin, topic, topic_config)
-    found = partitions(admin, topic)
+    found = settled_partitions(admin, topic, int(topic_config["num_partitions"]))
     settings = _topic_config(admin, topic)
     run = FailureRun(sent=len(records), partitions=len(found), replication_factor=len(found[0].replicas),
                      min_insync_replicas=int(settings.get("min.insync.replicas", 1)),
