@@ -20,6 +20,7 @@ import pytest
 
 from localaws.core import jvm
 from localaws.core.flink import FLINK_VERSION, MEMORY_MB, FlinkCluster
+from localaws.core.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +119,10 @@ def cluster(tmp_path_factory):
 def test_jobmanager_rest_answers_with_one_taskmanager(cluster):
     overview = cluster.rest("/overview")
     assert overview["flink-version"] == FLINK_VERSION
-    assert overview["taskmanagers"] == 1 and overview["slots-total"] == cluster.slots
+    # /overview is a cached summary: on a busy machine it may not count the TaskManager yet
+    # although /taskmanagers (what start() waits for) already lists it
+    assert wait_until(lambda: (cluster.rest("/overview")["taskmanagers"], cluster.rest("/overview")["slots-total"])
+                      == (1, cluster.slots), 30, poll=0.5), cluster.rest("/overview")
 
 
 def test_windowed_sql_through_the_gateway(cluster):
