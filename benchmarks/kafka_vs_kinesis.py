@@ -59,6 +59,7 @@ from botocore.config import Config
 import localaws
 from localaws.core.kafka import BROKER_DEFAULTS
 from localaws.core.waiting import wait_until
+from localaws.kafka.client import partitions
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 PROPS = b"auto.create.topics.enable=false\ndefault.replication.factor=3\nmin.insync.replicas=2\n"
@@ -176,15 +177,6 @@ class ConsumerProcess:
 
 
 # -- Kafka ------------------------------------------------------------------------------------
-def partitions(admin, topic) -> list:
-    from confluent_kafka import KafkaException
-    try:
-        found = admin.list_topics(topic=topic, timeout=2).topics.get(topic)
-    except KafkaException:
-        return []
-    return list(found.partitions.values()) if found is not None and not found.error else []
-
-
 def start_cluster(stack) -> tuple[str, str, float]:
     ec2, msk = stack.client("ec2"), stack.client("kafka")
     vpc = ec2.create_vpc(CidrBlock="10.49.0.0/16")["Vpc"]["VpcId"]

@@ -14,22 +14,13 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from localaws.core.waiting import wait_until
+from localaws.kafka.client import partitions
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 
 
 def code(info) -> str:
     return info.value.response["Error"]["Code"]
-
-
-def partitions(admin, topic) -> list:
-    """The topic's partitions once every broker knows them (KRaft metadata reaches each broker
-    a moment after CreateTopics returns); [] while a broker is down or behind."""
-    try:
-        found = admin.list_topics(topic=topic, timeout=2).topics.get(topic)
-    except KafkaException:
-        return []
-    return list(found.partitions.values()) if found is not None and not found.error else []
 
 
 @pytest.fixture(scope="module")

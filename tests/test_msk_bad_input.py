@@ -37,6 +37,7 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from localaws.core.kafka import free_port
 from localaws.core.waiting import wait_until
+from localaws.kafka.client import partitions
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 PROPS = b"auto.create.topics.enable=false\ndefault.replication.factor=3\nmin.insync.replicas=2\n"
@@ -58,15 +59,6 @@ def plane(stack):
     return stack.context.registry.planes["kafka"]
 
 
-def partitions(admin, topic) -> list:
-    """The topic's partitions once the broker answering knows them; [] otherwise."""
-    try:
-        found = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-    except KafkaException:
-        return []
-    return list(found.partitions.values()) if found is not None and not found.error else []
-
-
 def create_topic(admin, topic: str, count: int = 1, **kwargs) -> None:
     admin.create_topics([NewTopic(topic, count, **kwargs)])[topic].result(30)
     assert wait_until(lambda: len(partitions(admin, topic)) == count, 30, poll=0.2)
@@ -80,9 +72,21 @@ def snapshot(stack, msk, admin=None) -> dict:
              "configurations": sorted(c["Arn"] for c in msk.list_configurations()["Configurations"]),
              "operations": sorted(plane(stack).engine.operations)}
     if admin is not None:
-        # Kafka's internal topics (__consumer_offsets) appear when a group first needs them
-        state["topics"] = sorted(t for t in admin.list_topics(timeout=10).topics if not t.startswith("__"))
+        state["topics"] = settled_topics(admin)
     return state
+
+
+def settled_topics(admin) -> list[str]:
+    """The learners' topics once three answers in a row agree: each request may reach another
+    broker, and a broker learns of a topic made by an earlier test a moment later.
+    (Kafka's internal topics, __consumer_offsets, appear when a group first needs them.)"""
+    seen = []
+
+    def stable() -> bool:
+        seen.append(sorted(t for t in admin.list_topics(timeout=10).topics if not t.startswith("__")))
+        return len(seen) >= 3 and seen[-1] == seen[-2] == seen[-3]
+    wait_until(stable, 30, poll=0.3)
+    return seen[-1]
 
 
 @contextlib.contextmanager

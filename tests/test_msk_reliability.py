@@ -37,21 +37,13 @@ from confluent_kafka import (Consumer, ConsumerGroupTopicPartitions, KafkaError,
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from localaws.core.waiting import wait_until
+from localaws.kafka.client import partitions
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 PROPS = b"auto.create.topics.enable=false\ndefault.replication.factor=3\nmin.insync.replicas=2\n"
 TOPIC, PARTITIONS, N = "ledger", 6, 5000
 GROUP = "ledger-processors"
 QUIET = {"log_level": 0}        # a killed broker makes librdkafka log every reconnection
-
-
-def partitions(admin, topic) -> list:
-    """The topic's partitions as the broker answering sees them; [] while it does not know them."""
-    try:
-        found = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-    except KafkaException:
-        return []
-    return list(found.partitions.values()) if found is not None and not found.error else []
 
 
 def alive(pids) -> list[int]:

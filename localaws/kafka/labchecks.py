@@ -40,6 +40,8 @@ from functools import partial
 from localaws.core.waiting import wait_until
 from localaws.grading import LabCheckFailed, check
 
+from .client import partitions
+
 #: The payments the producer sends (step 1) and the consumers process (step 2).
 PAYMENTS = 20_000
 SEED = 11
@@ -105,19 +107,6 @@ def bootstrap_brokers(stack, cluster_arn: str) -> str:
 def admin_client(bootstrap: str):
     from confluent_kafka.admin import AdminClient
     return AdminClient({"bootstrap.servers": bootstrap, "logger": quiet_logger()})
-
-
-def partitions(admin, topic: str) -> list:
-    """The topic's partitions (``PartitionMetadata``: id, leader, replicas, isrs), by id;
-    [] if the topic does not exist or the broker asked does not know it yet."""
-    from confluent_kafka import KafkaException
-    try:
-        found = admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-    except KafkaException:
-        return []
-    if found is None or found.error is not None:
-        return []
-    return sorted(found.partitions.values(), key=lambda p: p.id)
 
 
 def _topic_exists(admin, topic: str) -> bool:
