@@ -101,6 +101,27 @@ def kinesis_options(stack) -> str:
 
 
 @pytest.fixture(scope="session")
+def msk(stack):
+    """The stack's Amazon MSK client (``kafka``)."""
+    return stack.client("kafka")
+
+
+@pytest.fixture(scope="session")
+def zone_subnets(stack):
+    """``zone_subnets(zones)``: a new VPC with one subnet in each Availability Zone given (an MSK
+    cluster needs two or three, in different zones); each call gets its own CIDR."""
+    ec2, made = stack.client("ec2"), []
+
+    def make(zones) -> list[str]:
+        made.append(len(made))
+        block = f"10.{100 + made[-1]}"
+        vpc = ec2.create_vpc(CidrBlock=f"{block}.0.0/16")["Vpc"]["VpcId"]
+        return [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{block}.{i}.0/24", AvailabilityZone=zone)
+                ["Subnet"]["SubnetId"] for i, zone in enumerate(zones)]
+    return make
+
+
+@pytest.fixture(scope="session")
 def stream_json(stack):
     """``stream_json(name)``: every record of a one-shard Kinesis stream, from
     TRIM_HORIZON to the tip, decoded from JSON (what a Flink job wrote, say)."""

@@ -108,18 +108,9 @@ def kafka_pids(marker: str) -> list[int]:
 
 # -- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def subnets(stack):
+def subnets(zone_subnets):
     """Three subnets in three zones, and a fourth in the first subnet's zone."""
-    ec2 = stack.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.29.0.0/16")["Vpc"]["VpcId"]
-    made = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.29.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-            for i, zone in enumerate(ZONES + ZONES[:1])]
-    return made
-
-
-@pytest.fixture(scope="module")
-def msk(stack):
-    return stack.client("kafka")
+    return zone_subnets(ZONES + ZONES[:1])
 
 
 @pytest.fixture(scope="module")

@@ -51,16 +51,8 @@ def alive(pids) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def subnets(stack):
-    ec2 = stack.client("ec2")
-    vpc = ec2.create_vpc(CidrBlock="10.19.0.0/16")["Vpc"]["VpcId"]
-    return [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.19.{i}.0/24", AvailabilityZone=zone)["Subnet"]["SubnetId"]
-            for i, zone in enumerate(ZONES)]
-
-
-@pytest.fixture(scope="module")
-def msk(stack):
-    return stack.client("kafka")
+def subnets(zone_subnets):
+    return zone_subnets(ZONES)
 
 
 @pytest.fixture(scope="module")
