@@ -66,6 +66,7 @@ JVM_HEAP_MB = {
     "spark-daemon": 256,       # standalone Master and Worker: they only coordinate
     "spark-driver": 512,       # one per EMR step or Glue job
     "spark-executor": 512,     # default; EMR passes the instance type's memory
+    "spark-notebook": 768,     # driver + executor threads in one JVM (core/spark.notebook_session)
 }
 
 #: Options every short-lived JVM of the course starts with: serial GC (no

@@ -6,7 +6,11 @@ Three things every Spark-based stand-in needs, kept here once:
 - :func:`s3a_conf`: the settings that let Spark read and write ``s3://``
   on the local endpoint, through Hadoop's S3A connector;
 - :func:`release_conf`: the settings that make Spark 4 answer like the older
-  Spark an AWS release ships (EMR 7 and Glue 5 run Spark 3.5).
+  Spark an AWS release ships (EMR 7 and Glue 5 run Spark 3.5);
+- :func:`jar_sets_for`: Maven packages a job asks for (``--packages``,
+  ``spark.jars.packages``) mapped to the jar sets ``make`` installed;
+- :func:`notebook_session`: a SparkSession inside the learner's own Python
+  process, as an EMR Studio notebook or a Glue interactive session gives one.
 
 How Spark reaches S3
 --------------------
@@ -52,8 +56,36 @@ def spark_home() -> str:
     return list(spec.submodule_search_locations)[0]
 
 
+#: Maven packages a Spark job may ask for (``group:artifact_scala:version``), by the artifact's
+#: name without its Scala suffix, and the jar set of ``jars.lock`` that holds them. Nothing is
+#: downloaded at run time: a package is usable when ``make`` installed its set. The locked
+#: version may differ from the one asked for (the set says which runs).
+PACKAGES = {
+    "spark-sql-kafka-0-10": "spark-kafka",     # Structured Streaming's Kafka source and sink
+}
+
+
+def jar_sets_for(packages) -> list[str]:
+    """The jar sets that provide ``packages`` (Maven coordinates, or bare artifact names).
+
+    ``"org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.1"`` -> ``["spark-kafka"]``.
+    A package the course does not install raises ``ValueError`` saying which it has.
+    """
+    sets = []
+    for coords in packages:
+        parts = coords.split(":")
+        artifact = parts[1] if len(parts) > 1 else parts[0]
+        name = re.sub(r"_2\.1[0-9]$", "", artifact)       # the Scala suffix: _2.12, _2.13
+        if name not in PACKAGES:
+            raise ValueError(f"package {coords!r} is not installed locally (nothing is downloaded while the "
+                             f"course runs); installed: {', '.join(sorted(PACKAGES))}")
+        if PACKAGES[name] not in sets:
+            sets.append(PACKAGES[name])
+    return sets
+
+
 def s3a_conf(endpoint_url: str, access_key: str, secret_key: str,
-             region: str = "us-east-1") -> dict[str, str]:
+             region: str = "us-east-1", jar_sets=()) -> dict[str, str]:
     """Spark settings for ``s3://``, ``s3n://`` and ``s3a://`` on ``endpoint_url``.
 
     Pass them as ``--conf key=value`` to ``spark-submit``, or to
@@ -64,8 +96,9 @@ def s3a_conf(endpoint_url: str, access_key: str, secret_key: str,
     ``access_key`` is whatever the job should sign as: the local endpoint
     accepts any key, and counts the bytes each key reads (its S3 byte meter),
     so giving a job its own key gives it its own "bytes read" figure.
+    ``jar_sets`` (from :func:`jar_sets_for`) join the S3A jars on the classpath.
     """
-    classpath = os.pathsep.join(str(path) for path in jvm.jars("s3a"))
+    classpath = os.pathsep.join(str(path) for name in ("s3a", *jar_sets) for path in jvm.jars(name))
     conf = {
         # The S3A jars on the JVM classpath of the driver and of every executor
         # (EMR lists EMRFS's jars the same way in spark-defaults.conf).
@@ -106,3 +139,59 @@ def release_conf(spark_version: str) -> dict[str, str]:
     if _version_tuple(spark_version) < (4,):
         conf["spark.sql.ansi.enabled"] = "false"
     return conf
+
+
+def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-1", *,
+                     app_name: str = "notebook", packages=(), spark_version: str | None = None):
+    """A SparkSession in this Python process: ``local[2]``, ``s3://`` on the endpoint, ``packages``.
+
+    What an EMR Studio notebook attached to a cluster (or a Glue interactive
+    session) hands a learner: a ``spark`` object to run DataFrame code with.
+    Here the driver and its executor threads are one JVM, a child of this
+    process, with a bounded heap (:data:`limits.JVM_HEAP_MB` ``spark-notebook``),
+    two task threads (the 2-core machine), no web UI (no port), and few shuffle
+    partitions (small data). ``packages`` are Maven coordinates, as
+    ``spark.jars.packages`` takes them, served from the installed jar sets.
+    Stop it with :func:`stop_notebook_session`, which also ends the JVM.
+    """
+    from pyspark.sql import SparkSession
+
+    from .limits import heap_mb
+
+    conf = s3a_conf(endpoint_url, access_key, "localaws", region, jar_sets=jar_sets_for(packages))
+    conf.update({
+        "spark.master": "local[2]",
+        "spark.driver.memory": f"{heap_mb('spark-notebook')}m",
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.session.timeZone": "UTC",
+        **(release_conf(spark_version) if spark_version else {}),
+    })
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def stop_notebook_session(spark) -> None:
+    """Stop ``spark`` and end its JVM (``SparkSession.stop`` alone leaves the JVM running until
+    Python exits); a later :func:`notebook_session` starts a fresh JVM."""
+    from pyspark import SparkContext
+
+    spark.stop()
+    gateway = SparkContext._gateway
+    if gateway is None:
+        return
+    gateway.shutdown()
+    proc = getattr(gateway, "proc", None)
+    if proc is not None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except Exception:       # noqa: BLE001 - a JVM that ignores SIGTERM is killed
+            proc.kill()
+            proc.wait(10)
+    SparkContext._gateway = None
+    SparkContext._jvm = None

@@ -50,8 +50,10 @@ class EMRPlane(Plane):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.engine = Engine(ctx)
+        self._session = None          # stack.local.emr.spark_session's SparkSession
 
     def stop(self):
+        self.close_spark_session()
         self.engine.stop()
 
     # ================================================================ clusters
@@ -302,6 +304,32 @@ class EMRPlane(Plane):
         """PIDs of the live JVMs of one cluster (or all), for checking clean-up."""
         runs = [self.engine.runs[cluster_id]] if cluster_id else list(self.engine.runs.values())
         return [pid for run in runs for pid in run.spark.pids()]
+
+    @local_hook("On AWS, attach an EMR Studio notebook to a cluster (or open a Glue interactive session): "
+                "it gives you `spark`; add packages with %%configure {\"conf\": {\"spark.jars.packages\": ...}}.")
+    def spark_session(self, app_name: str = "notebook", packages=(), release_label: str | None = None):
+        """A SparkSession in this notebook's own process (``core/spark.notebook_session``).
+
+        ``s3://`` reads and writes the stack's S3, signed as ``app_name`` (so
+        its S3 bytes are metered under that key). ``packages`` are Maven
+        coordinates as ``spark.jars.packages`` takes them (e.g. Spark's Kafka
+        connector); ``release_label`` (``emr-7.5.0``) makes Spark 4 answer as
+        that release's Spark. One session at a time; the stack stops it.
+        """
+        from localaws.core.spark import notebook_session
+        release = releases.check(release_label) if release_label else None
+        self.close_spark_session()
+        self._session = notebook_session(self.ctx.endpoint, app_name, self.ctx.region, app_name=app_name,
+                                         packages=packages, spark_version=release.spark_version if release else None)
+        return self._session
+
+    @local_hook("On AWS, stop the notebook's kernel (or the Glue interactive session).")
+    def close_spark_session(self) -> None:
+        """Stop the session :meth:`spark_session` gave, and its JVM."""
+        from localaws.core.spark import stop_notebook_session
+        session, self._session = self._session, None
+        if session is not None:
+            stop_notebook_session(session)
 
     @local_hook("On AWS, the master node's web UIs are reached through an SSH tunnel or EMR's persistent UIs.")
     def ports(self, cluster_id: str) -> list[int]:
