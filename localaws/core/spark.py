@@ -40,9 +40,13 @@ EMRFS extras (consistent view, CSE encryption) do not exist.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
+import sys
+import tempfile
+from pathlib import Path
 
 from . import jvm, s3
 
@@ -141,8 +145,35 @@ def release_conf(spark_version: str) -> dict[str, str]:
     return conf
 
 
+@contextlib.contextmanager
+def _child_output_to(log_path: Path):
+    """Processes started inside this block write their stdout and stderr to ``log_path``.
+
+    pyspark starts the driver's JVM with this process's file descriptors 1 and
+    2; in Jupyter those are captured into the running cell's output, so the
+    JVM's start-up banner, warnings and progress bars would land in the
+    notebook. The JVM inherits the descriptors while they point at the log
+    file, and keeps writing there for its whole life; this process gets its own
+    back at the end of the block.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with open(log_path, "ab") as log:
+        try:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
 def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-1", *,
-                     app_name: str = "notebook", packages=(), spark_version: str | None = None):
+                     app_name: str = "notebook", packages=(), spark_version: str | None = None,
+                     log_dir: str | Path | None = None):
     """A SparkSession in this Python process: ``local[2]``, ``s3://`` on the endpoint, ``packages``.
 
     What an EMR Studio notebook attached to a cluster (or a Glue interactive
@@ -150,9 +181,11 @@ def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-
     Here the driver and its executor threads are one JVM, a child of this
     process, with a bounded heap (:data:`limits.JVM_HEAP_MB` ``spark-notebook``),
     two task threads (the 2-core machine), no web UI (no port), and few shuffle
-    partitions (small data). ``packages`` are Maven coordinates, as
-    ``spark.jars.packages`` takes them, served from the installed jar sets.
-    Stop it with :func:`stop_notebook_session`, which also ends the JVM.
+    partitions (small data), listening on 127.0.0.1 only. ``packages`` are
+    Maven coordinates, as ``spark.jars.packages`` takes them, served from the
+    installed jar sets. The JVM's own output (log4j, progress bars) goes to
+    ``<log_dir>/spark-<app_name>.log``, not to the notebook. Stop it with
+    :func:`stop_notebook_session`, which also ends the JVM.
     """
     from pyspark.sql import SparkSession
 
@@ -163,6 +196,9 @@ def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-
         "spark.master": "local[2]",
         "spark.driver.memory": f"{heap_mb('spark-notebook')}m",
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
         "spark.sql.shuffle.partitions": "4",
         "spark.sql.session.timeZone": "UTC",
         **(release_conf(spark_version) if spark_version else {}),
@@ -170,7 +206,10 @@ def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")       # no "resolves to a loopback address" guess
+    log_dir = Path(log_dir or tempfile.gettempdir())
+    with _child_output_to(log_dir / f"spark-{app_name}.log"):
+        spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
 

@@ -320,7 +320,8 @@ class EMRPlane(Plane):
         release = releases.check(release_label) if release_label else None
         self.close_spark_session()
         self._session = notebook_session(self.ctx.endpoint, app_name, self.ctx.region, app_name=app_name,
-                                         packages=packages, spark_version=release.spark_version if release else None)
+                                         packages=packages, spark_version=release.spark_version if release else None,
+                                         log_dir=self.ctx.work_dir)
         return self._session
 
     @local_hook("On AWS, stop the notebook's kernel (or the Glue interactive session).")
