@@ -32,12 +32,11 @@ import io
 import json
 import os
 import threading
-import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus, unquote_plus
 
-from localaws.core import Plane, local_hook, moto_hook, not_emulated
+from localaws.core import Plane, cwlogs, local_hook, moto_hook, not_emulated
 from localaws.core.waiting import wait_until
 from . import engine, errors, streams
 
@@ -139,15 +138,7 @@ class LambdaPlane(Plane):
         return result
 
     def _write_logs(self, group: str, stream: str, lines: list[str]) -> None:
-        logs = self.ctx.client("logs")
-        try:
-            logs.create_log_group(logGroupName=group)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        now = int(time.time() * 1000)
-        logs.put_log_events(logGroupName=group, logStreamName=stream,
-                            logEvents=[{"timestamp": now, "message": line} for line in lines])
+        cwlogs.append(self.ctx.client("logs"), group, stream, lines)
 
     # -- asynchronous invocations (Event, S3 notifications) ------------------
     def submit(self, fn, event: bytes) -> None:

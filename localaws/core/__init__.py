@@ -7,6 +7,7 @@
 - ``tables.py``: one encoder of Arrow tables into data files (Parquet, ORC, Avro, CSV, JSON lines);
 - ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
 - ``metrics.py``: a service's CloudWatch metrics, queued and sent by one background thread;
+- ``cwlogs.py``: a service's CloudWatch Logs lines (group, stream, events);
 - ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
   the JVM, locked jar sets, Spark settings.
 

@@ -190,13 +190,16 @@ class Registry:
 
     def _patch(self, target: str, kind: str, method: Callable) -> None:
         owner, name = _resolve(target)
-        original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+        # On a class, the attribute as defined, even when a base class defines it (moto's
+        # FakeCrawl inherits its ``status`` property from ManagedState).
+        original = inspect.getattr_static(owner, name) if isinstance(owner, type) else getattr(owner, name)
+        inherited = isinstance(owner, type) and name not in owner.__dict__
         if kind == "property":
             replacement: Any = property(lambda obj: method(original.fget, obj))
         else:
             def replacement(*args, **kwargs):
                 return method(original, *args, **kwargs)
-        self._patches.append((owner, name, original))
+        self._patches.append((owner, name, None if inherited else original))
         setattr(owner, name, replacement)
 
     def restore(self) -> None:
@@ -204,6 +207,9 @@ class Registry:
         with self._lock:
             while self._patches:
                 owner, name, original = self._patches.pop()
-                setattr(owner, name, original)
+                if original is None:          # it was inherited: the base class's applies again
+                    delattr(owner, name)
+                else:
+                    setattr(owner, name, original)
             self._activated.clear()
             self._routes.clear()

@@ -1,0 +1,25 @@
+"""Writing CloudWatch Logs the way AWS services do: a group per service or resource, a stream per run.
+
+Lambda writes ``/aws/lambda/<function>``, Glue ``/aws-glue/crawlers`` and
+``/aws-glue/jobs/output``... Every stand-in writes its logs through the
+stack's own ``logs`` API (moto keeps them), so a learner reads them with
+``logs.get_log_events`` or ``filter_log_events`` exactly as on AWS.
+"""
+from __future__ import annotations
+
+import time
+
+
+def append(logs, group: str, stream: str, lines: list[str], timestamp_ms: int | None = None) -> None:
+    """Add ``lines`` to ``group``/``stream`` (both made when missing), one log event per line."""
+    if not lines:
+        return
+    for create, kwargs in ((logs.create_log_group, {"logGroupName": group}),
+                           (logs.create_log_stream, {"logGroupName": group, "logStreamName": stream})):
+        try:
+            create(**kwargs)
+        except logs.exceptions.ResourceAlreadyExistsException:
+            pass
+    now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now, "message": line} for line in lines])
