@@ -40,17 +40,22 @@ SERDES = {
              "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"),
 }
 
-# How localaws reads each SerDe (see sources.py).
+OPENX_JSON = "org.openx.data.jsonserde.JsonSerDe"
+
+# How localaws reads each SerDe (see sources.py). The Grok SerDe is AWS's own
+# (``com.amazonaws.glue.serde.GrokSerDe``): Glue crawlers with a grok
+# classifier write it, and Athena reads it, with the pattern in ``input.format``.
 READERS = {
     "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe": "parquet",
     "org.apache.hadoop.hive.ql.io.orc.OrcSerde": "orc",
     "org.apache.hadoop.hive.serde2.avro.AvroSerDe": "avro",
     "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe": "delimited",
     "org.apache.hadoop.hive.serde2.OpenCSVSerde": "opencsv",
-    "org.openx.data.jsonserde.JsonSerDe": "json",
+    OPENX_JSON: "json",
     "org.apache.hive.hcatalog.data.JsonSerDe": "json",
     "org.apache.hadoop.hive.serde2.RegexSerDe": "regex",
     "com.amazon.emr.hive.serde.CloudTrailSerde": "cloudtrail",
+    "com.amazonaws.glue.serde.GrokSerDe": "grok",
 }
 
 

@@ -14,16 +14,24 @@ endpoint counts exactly the bytes this query pulled from S3 (that count is
   ORC), which for a file of 50 KB is the whole file, and would make small
   files look 20 times dearer in bytes than they are.
 - **Text** (CSV/TSV via LazySimpleSerDe or OpenCSVSerde, JSON lines, logs via
-  RegexSerDe) is read whole (compressed bytes are what is scanned; gzip and
-  zstd are detected from the file extension) and parsed in DuckDB with the
-  SerDe's rules: delimiters, ``\\N`` for NULL, the regex of ``input.regex``,
-  JSON keys by column name. A value that does not parse as the column's type
+  RegexSerDe or the GrokSerDe) is read whole (compressed bytes are what is
+  scanned; gzip and zstd are detected from the file extension) and parsed in
+  DuckDB with the SerDe's rules: delimiters, ``\\N`` for NULL, the regex of
+  ``input.regex``, the grok pattern of ``input.format`` (matched in Python,
+  see :meth:`Source._grok`), JSON keys by column name, one JSON record per
+  line (:meth:`Source._openx`). A value that does not parse as the column's type
   becomes NULL, as in Hive. In delimited text (LazySimpleSerDe) arrays, maps
   and structs are split by one more delimiter per level of nesting
   (``collection.delim``, default ``\\x02``, between items and struct fields;
   ``mapkey.delim``, default ``\\x03``, between a key and its value; then
   ``\\x04``, ``\\x05``...), and BINARY values are base64, as Hive writes them.
 - **Avro** is decoded with fastavro (a row format: every byte is read).
+
+A table's LOCATION is a folder: its files are what a listing of
+``<LOCATION>/`` returns. A LOCATION naming one object
+(``s3://bucket/data/orders.csv``, as a Glue crawler writes for each file of
+a folder whose files do not belong together) therefore reads nothing, and
+the query returns zero rows, as on Athena (:func:`data_files`).
 
 Partition columns are not in the files: their values come from the
 partition (catalog, MSCK REPAIR, or partition projection), and only the
@@ -41,7 +49,7 @@ import pyarrow.fs as pafs
 from botocore.exceptions import ClientError
 
 from localaws.core.s3 import folder, join, split
-from .catalog import Partition, Table
+from .catalog import OPENX_JSON, Partition, Table
 from .errors import QueryFailed, DATA_ERROR
 
 SKIP_PREFIXES = ("_", ".")   # Hive/Athena ignore files like _SUCCESS and .hidden
@@ -76,6 +84,14 @@ def data_files(s3, location: str) -> dict[str, int]:
     As in Hive, empty objects, "folder" markers and files whose name or
     folder starts with ``_`` or ``.`` (``_SUCCESS``, ``.hidden/``) are not data.
     The sizes come with the listing, so readers need not ask S3 for them again.
+
+    ``location`` is always a folder: ``s3://b/data/orders.csv`` lists
+    ``data/orders.csv/``, which holds nothing, even when ``data/orders.csv``
+    is an object. Athena reads such a table (a Glue crawler writes one per
+    file when a folder's files have unrelated schemas) as zero records; AWS's
+    fix is a prefix per table (``s3://b/orders/orders.csv``) and the table's
+    LOCATION set to that prefix:
+    https://repost.aws/knowledge-center/athena-empty-results
     """
     bucket, prefix = s3_location(location)
     prefix = folder(prefix) if prefix else ""
@@ -198,6 +214,16 @@ def needs_lowercase(lines: list[str], sample: int = 50) -> bool:
         except ValueError:
             continue
     return False
+
+
+@functools.lru_cache(maxsize=32)
+def compile_grok(pattern: str, custom: str | None):
+    """A ``GrokSerDe`` table's pattern as one Python regex (compiled once per pattern)."""
+    from localaws.core import grok
+    try:
+        return grok.compile(pattern, custom)
+    except grok.GrokError as exc:
+        raise QueryFailed("HIVE_INVALID_METADATA", f"GrokSerDe 'input.format': {exc}") from None
 
 
 def decompress(path: str, data: bytes) -> bytes:
@@ -434,7 +460,7 @@ class Source:
         elif reader == "avro":
             obj, select = self._avro()
         else:
-            obj, select = self._text(reader)
+            obj, select = self._text(reader, con)
         con.register(raw, obj)
         source = ident(raw)
         if reader in ("json", "cloudtrail"):   # parse each line once, then pick the fields
@@ -542,8 +568,10 @@ class Source:
             counts.append(len(rows))
         return lines, counts
 
-    def _text(self, reader: str):
+    def _text(self, reader: str, con):
         lines, counts = self._lines()
+        if reader == "json" and self.table.serde == OPENX_JSON:
+            lines = self._openx(lines, con)
         if reader == "json" and needs_lowercase(lines):
             # The OpenX JsonSerDe matches keys case-insensitively; Glue keeps
             # column names in lower case, so lower-case the keys once here.
@@ -571,6 +599,9 @@ class Source:
         elif reader in ("json", "cloudtrail"):
             select = [f"__j.{ident(c)} AS {ident(c)}" if is_complex(t) else
                       f"TRY_CAST(__j.{ident(c)} AS {duck_type(t)}) AS {ident(c)}" for c, t in cols]
+        elif reader == "grok":
+            obj = self._grok(lines, counts)
+            select = [f"TRY_CAST({ident(c)} AS {duck_type(t)}) AS {ident(c)}" for c, t in cols]
         else:  # regex
             regex = params.get("input.regex")
             if not regex:
@@ -581,6 +612,99 @@ class Source:
             select = [f"CASE WHEN {match} THEN TRY_CAST({groups}.g{i} AS {duck_type(t)}) END AS {ident(c)}"
                       for i, (c, t) in enumerate(cols)]
         return obj, ", ".join(select + self._partition_select())
+
+    def _openx(self, lines: list[str], con) -> list[str]:
+        """The lines of an OpenX JSON table as that SerDe reads them, each made a
+        JSON object for ``json_transform`` (or ``null``: a row of NULLs).
+
+        The SerDe reads one line at a time, whatever the table's ``jsonPath``
+        (the property a crawler's JsonClassifier writes; Athena does not read it):
+
+        - a line whose first non-blank character is neither ``{`` nor ``[``
+          (a blank line, a line inside a pretty-printed document) is a row of
+          NULLs;
+        - a line that starts like JSON but does not parse (``{`` alone, the
+          first line of a pretty-printed document) fails the query with
+          ``HIVE_CURSOR_ERROR: Row is not a valid JSON Object``, or is a row of
+          NULLs when the table says ``'ignore.malformed.json'='true'``; text
+          after a complete object is ignored;
+        - a line holding an array fills the columns by position (element 0
+          goes to the first column), an empty array is a row of NULLs.
+
+        So a file holding one JSON document (an array of records, or an
+        object around one) gives one odd row when it is on one line, and fails
+        when it is pretty-printed: Athena reads records only one per line.
+        Validity is checked by DuckDB (``json_valid``) over all lines at once;
+        Python parses only arrays and the lines DuckDB refused.
+        """
+        names = [c for c, _ in self.table.columns]
+        ignore = self.table.serde_params.get("ignore.malformed.json", "").lower() == "true"
+        decoder = json.JSONDecoder()
+
+        def malformed(text: str, why: str) -> str:
+            if ignore:
+                return "null"
+            raise QueryFailed("HIVE_CURSOR_ERROR", f"Row is not a valid JSON Object - JSONException: {why}: "
+                              f"{text[:200]}", error_type=DATA_ERROR)
+
+        def parsed(text: str) -> str:
+            try:
+                value, _ = decoder.raw_decode(text)      # what follows the document is ignored
+            except ValueError as exc:
+                return malformed(text, str(exc))
+            if isinstance(value, list):
+                value = dict(zip(names, value)) if value else None
+            return json.dumps(value)
+
+        out = []
+        for line in lines:
+            text = line.strip()
+            if not text.startswith(("{", "[")):
+                out.append("null")
+            elif text.startswith("["):
+                out.append(parsed(text))
+            else:
+                out.append(line)
+        if out:
+            check, name = pa.table({"i": pa.array(range(len(out)), pa.int64()),
+                                    "line": pa.array(out, pa.string())}), f"__openx_{id(self)}"
+            con.register(name, check)
+            try:
+                bad = [i for (i,) in con.execute(
+                    f"SELECT i FROM {ident(name)} WHERE NOT json_valid(line) ORDER BY i").fetchall()]
+            finally:
+                con.unregister(name)
+            for i in bad:
+                out[i] = parsed(out[i].strip())
+        return out
+
+    def _grok(self, lines: list[str], counts: list[int]) -> pa.Table:
+        """The columns of a ``GrokSerDe`` table, as text, one row per line.
+
+        The SerDe property ``input.format`` is the grok pattern and
+        ``input.grokCustomPatterns`` its own patterns (``localaws/core/grok.py``
+        translates both into one Python regex: DuckDB's regex engine lacks the
+        atomic groups and lookbehinds grok's standard patterns use). Each
+        column takes the capture of the same name (a field ``%{INT:status}``,
+        or a pattern written without one, ``%{SYSLOGBASE}`` -> ``syslogbase``),
+        so the table's column order is what counts, not the pattern's; a
+        column the pattern does not capture is NULL, and a line the pattern
+        does not match is a row of NULLs.
+        """
+        pattern = self.table.serde_params.get("input.format")
+        if not pattern:
+            raise QueryFailed("HIVE_INVALID_METADATA", "GrokSerDe needs the SERDEPROPERTIES 'input.format'")
+        compiled = compile_grok(pattern, self.table.serde_params.get("input.grokCustomPatterns"))
+        names = [c for c, _ in self.table.columns]
+        values: dict[str, list] = {n: [] for n in names}
+        for line in lines:
+            found = compiled.captures(line) or {}
+            for n in names:
+                values[n].append(found.get(n))
+        table = pa.table({n: pa.array(v, pa.string()) for n, v in values.items()})
+        for col, arr in self._partition_arrays(counts).items():
+            table = table.append_column(col, arr)
+        return table
 
     def _json_struct(self) -> str:
         """One json_transform per line: complex columns typed all the way down

@@ -8,6 +8,7 @@
 - ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
 - ``metrics.py``: a service's CloudWatch metrics, queued and sent by one background thread;
 - ``cwlogs.py``: a service's CloudWatch Logs lines (group, stream, events);
+- ``grok.py``: grok patterns as Python regexes (Glue's Grok classifiers, Athena's Grok SerDe);
 - ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
   the JVM, locked jar sets, Spark settings.
 
