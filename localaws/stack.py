@@ -35,9 +35,11 @@ from .core.clock import Clock
 from .core.context import Context
 from .core.plane import LocalOnlyError, Plane
 from .core.server import Endpoint
+from .databrew.api import DataBrewPlane
 from .emr.api import EMRPlane
 from .firehose.api import FirehosePlane
 from .flink.api import FlinkPlane
+from .glue.api import GluePlane
 from .kafka.api import KafkaPlane
 from .kinesis.api import KinesisPlane
 from .opensearch.api import OpenSearchPlane
@@ -45,7 +47,8 @@ from .redshift.api import RedshiftPlane
 
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
-                                   RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane)
+                                   RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane, GluePlane,
+                                   DataBrewPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import time
 
+#: CloudWatch Logs (and moto) refuse events more than 2 hours in the future. A stand-in that stamps its
+#: lines with the stack's clock, advanced by a notebook, gets its lines kept at that limit instead.
+FUTURE_LIMIT_MS = 2 * 3600 * 1000 - 60_000
+
 
 def append(logs, group: str, stream: str, lines: list[str], timestamp_ms: int | None = None) -> None:
     """Add ``lines`` to ``group``/``stream`` (both made when missing), one log event per line."""
@@ -20,6 +24,7 @@ def append(logs, group: str, stream: str, lines: list[str], timestamp_ms: int | 
             create(**kwargs)
         except logs.exceptions.ResourceAlreadyExistsException:
             pass
-    now = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
+    real = int(time.time() * 1000)
+    now = real if timestamp_ms is None else min(timestamp_ms, real + FUTURE_LIMIT_MS)
     logs.put_log_events(logGroupName=group, logStreamName=stream,
                         logEvents=[{"timestamp": now, "message": line} for line in lines])

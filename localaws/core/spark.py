@@ -10,7 +10,9 @@ Three things every Spark-based stand-in needs, kept here once:
 - :func:`jar_sets_for`: Maven packages a job asks for (``--packages``,
   ``spark.jars.packages``) mapped to the jar sets ``make`` installed;
 - :func:`notebook_session`: a SparkSession inside the learner's own Python
-  process, as an EMR Studio notebook or a Glue interactive session gives one.
+  process, as an EMR Studio notebook or a Glue interactive session gives one;
+- :func:`submit_command`, :func:`submit_env`, :func:`local_conf`: a
+  ``spark-submit`` child process of the stack (a Glue job run's driver).
 
 How Spark reaches S3
 --------------------
@@ -234,3 +236,53 @@ def stop_notebook_session(spark) -> None:
             proc.wait(10)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+# ------------------------------------------------------------------ spark-submit, shared by the stand-ins
+def submit_env(java_home: str, python: str | None = None, local_dir: str | Path | None = None) -> dict[str, str]:
+    """The environment of a ``spark-submit`` child: this process's, plus where Spark, Java and
+    Python are, with every address bound to 127.0.0.1.
+
+    Variables that would send Spark elsewhere (a developer's ``SPARK_CONF_DIR``, a
+    ``PYSPARK_DRIVER_PYTHON`` such as Jupyter, an ``AWS_ENDPOINT_URL``) are removed; callers
+    add the endpoint's own variables (``ctx.env()``) afterwards. ``local_dir`` is where
+    Spark keeps its scratch files (``SPARK_LOCAL_DIRS``: setting ``spark.local.dir``
+    instead makes Spark warn that the variable overrides it).
+    """
+    env = dict(os.environ)
+    for name in ("PYSPARK_DRIVER_PYTHON", "SPARK_CONF_DIR", "SPARK_MASTER_HOST", "AWS_ENDPOINT_URL"):
+        env.pop(name, None)
+    env.update({"SPARK_HOME": spark_home(), "JAVA_HOME": java_home, "SPARK_LOCAL_IP": "127.0.0.1",
+                "SPARK_LOCAL_HOSTNAME": "127.0.0.1", "PYSPARK_PYTHON": python or sys.executable})
+    if local_dir is not None:
+        env["SPARK_LOCAL_DIRS"] = str(local_dir)
+    env["PATH"] = os.pathsep.join([str(Path(java_home) / "bin"), env.get("PATH", "")])
+    return env
+
+
+def local_conf(*, driver_heap_mb: int, jvm_options: str = "") -> dict[str, str]:
+    """Settings of a ``local[N]`` application: one JVM that is driver and executor at once.
+
+    The JVM's heap is ``driver_heap_mb`` (``spark.driver.memory``: in local mode the
+    executor threads share the driver's heap), nothing listens beyond 127.0.0.1, no web UI
+    opens a port, shuffles use few partitions (course data is small) and timestamps are UTC.
+    """
+    return {
+        "spark.driver.memory": f"{driver_heap_mb}m",
+        "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.sql.session.timeZone": "UTC",
+        **({"spark.driver.extraJavaOptions": jvm_options} if jvm_options else {}),
+    }
+
+
+def submit_command(master: str, conf: dict[str, str], app: str | Path, app_args=(), options=()) -> list[str]:
+    """``spark-submit --master <master> --conf k=v ... [options] <app> [app args]``, as a list.
+
+    ``app`` is the application file (a ``.py`` driver); ``options`` are further
+    spark-submit options (``--name``, ``--py-files``...) passed as given.
+    """
+    return [str(Path(spark_home()) / "bin" / "spark-submit"), "--master", master,
+            *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
+            *options, str(app), *app_args]
