@@ -194,17 +194,8 @@ def notebook_session(endpoint_url: str, access_key: str, region: str = "us-east-
     from .limits import heap_mb
 
     conf = s3a_conf(endpoint_url, access_key, "localaws", region, jar_sets=jar_sets_for(packages))
-    conf.update({
-        "spark.master": "local[2]",
-        "spark.driver.memory": f"{heap_mb('spark-notebook')}m",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.sql.shuffle.partitions": "4",
-        "spark.sql.session.timeZone": "UTC",
-        **(release_conf(spark_version) if spark_version else {}),
-    })
+    conf.update({"spark.master": "local[2]", **local_conf(driver_heap_mb=heap_mb("spark-notebook")),
+                 **(release_conf(spark_version) if spark_version else {})})
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
