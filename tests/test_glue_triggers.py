@@ -98,3 +98,32 @@ def test_bad_triggers_are_refused_and_nothing_is_kept(glue):
     with pytest.raises(ClientError) as info:
         glue.create_trigger(Name="t-dup", Type="ON_DEMAND", Actions=[{"CrawlerName": "trig-first"}])
     assert code(info) == "AlreadyExistsException"
+
+
+SHELL_SCRIPT = b"""
+import sys, boto3
+boto3.client("s3").put_object(Bucket="t-glue-trig", Key="out/argv.txt", Body=" ".join(sys.argv[1:]).encode())
+"""
+
+
+def test_a_workflow_run_chains_a_crawl_and_a_job_and_counts_its_actions(stack, glue):
+    s3 = stack.client("s3")
+    s3.put_object(Bucket="t-glue-trig", Key="scripts/shell.py", Body=SHELL_SCRIPT)
+    glue.create_job(Name="t-wf-shell", Role=ROLE, Command={"Name": "pythonshell", "PythonVersion": "3.9",
+                                                          "ScriptLocation": "s3://t-glue-trig/scripts/shell.py"})
+    glue.create_workflow(Name="t-nightly-load")
+    glue.create_trigger(Name="t-wf-start", WorkflowName="t-nightly-load", Type="ON_DEMAND",
+                        Actions=[{"CrawlerName": "trig-first"}])
+    glue.create_trigger(Name="t-wf-then", WorkflowName="t-nightly-load", Type="CONDITIONAL", StartOnCreation=True,
+                        Predicate={"Conditions": [{"LogicalOperator": "EQUALS", "CrawlerName": "trig-first",
+                                                   "CrawlState": "SUCCEEDED"}]},
+                        Actions=[{"JobName": "t-wf-shell"}])
+    run_id = glue.start_workflow_run(Name="t-nightly-load")["RunId"]
+
+    def run():
+        return glue.get_workflow_run(Name="t-nightly-load", RunId=run_id)["Run"]
+    assert wait_until(lambda: run()["Status"] == "COMPLETED", 180, poll=0.5), run()
+    stats = run()["Statistics"]
+    assert (stats["TotalActions"], stats["SucceededActions"], stats["FailedActions"]) == (2, 2, 0)
+    argv = s3.get_object(Bucket="t-glue-trig", Key="out/argv.txt")["Body"].read().decode()
+    assert f"--WORKFLOW_RUN_ID {run_id}" in argv and "--WORKFLOW_NAME t-nightly-load" in argv

@@ -15,8 +15,9 @@ marks):
   with the ``awsglue`` library (``runtime/awsglue/``); states, CloudWatch logs,
   retries, timeouts, MaxConcurrentRuns, BatchStopJobRun, and job bookmarks
   (``bookmarks.py``: GetJobBookmark, ResetJobBookmark).
-- **Triggers** (``triggers.py``): ON_DEMAND, SCHEDULED (cron on the stack's
-  clock) and CONDITIONAL triggers start jobs and crawlers.
+- **Triggers and workflows** (``triggers.py``): ON_DEMAND, SCHEDULED (cron on
+  the stack's clock) and CONDITIONAL triggers start jobs and crawlers;
+  StartWorkflowRun runs a workflow's triggers as one run, with Statistics.
 - **Classifiers** (moto has none): Create/Get/Update/DeleteClassifier.
 """
 from __future__ import annotations
@@ -337,6 +338,26 @@ class GluePlane(Plane):
             return
         original(backend, name)
         self.triggers.ensure_running()
+
+    @moto_hook(f"{BACKEND}.start_workflow_run")
+    def start_workflow_run(self, original, backend, workflow_name, properties):
+        """StartWorkflowRun: the workflow's start trigger fires; its conditional triggers follow."""
+        run_id = original(backend, workflow_name, properties)
+        self.triggers.start_workflow_run(backend, workflow_name, run_id)
+        return run_id
+
+    @moto_hook(f"{MODELS}:FakeWorkflowRun.as_dict")
+    def workflow_run_json(self, original, fake):
+        """GetWorkflowRun(s): the real status, end time and Statistics of the run's actions."""
+        data = original(fake)
+        run = self.triggers.workflow_runs.get(fake.run_id)
+        if run is not None:
+            data["Status"] = run.status
+            if run.completed_on is not None:
+                data["CompletedOn"] = run.completed_on
+            backend = self._backend(run.region)
+            data["Statistics"] = self.triggers.statistics(backend, fake.run_id)
+        return data
 
     @local_hook("On AWS, look at the runs the trigger started (GetJobRuns, ListCrawls) or at its "
                 "CloudTrail StartJobRun events.")

@@ -18,6 +18,13 @@ Actions go through the Glue API (``StartJobRun`` with the action's
 ``Arguments``, ``StartCrawler``), as Glue's own scheduler calls them. What
 fired, when and with what answer is kept in :attr:`Triggers.fired`.
 
+**Workflows**: ``StartWorkflowRun`` fires the workflow's start trigger (its
+``ON_DEMAND`` or ``SCHEDULED`` one); the workflow's ``CONDITIONAL`` triggers
+fire on the ends of that run's own jobs and crawls, and jobs get
+``--WORKFLOW_NAME`` and ``--WORKFLOW_RUN_ID``. The run is ``COMPLETED`` when
+nothing it started still runs and nothing more fired; ``GetWorkflowRun`` counts
+its actions in ``Statistics``.
+
 Not emulated: ``EVENT`` triggers (EventBridge events into a workflow),
 ``EventBatchingCondition``, and cron's ``L``, ``W`` and ``#``.
 """
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from . import errors
@@ -142,6 +149,7 @@ class Triggers:
         self._next: dict[tuple[str, str], datetime] = {}          # scheduled trigger -> next firing
         self._met: dict[tuple[str, str], set[int]] = {}           # conditional trigger -> conditions met
         self._seen: set[tuple] | None = None                      # ended runs and crawls already counted
+        self.workflow_runs: dict[str, WorkflowRun] = {}
         self._wake = threading.Condition()
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -162,8 +170,11 @@ class Triggers:
             self.ctx.clock.unwatch(self._wake)
 
     # -- firing ------------------------------------------------------------------
-    def fire(self, region: str, trigger, reason: str) -> list[dict]:
-        """Start every action of ``trigger`` through the Glue API; what each answered."""
+    def fire(self, region: str, trigger, reason: str, workflow_run: "WorkflowRun | None" = None) -> list[dict]:
+        """Start every action of ``trigger`` through the Glue API; what each answered.
+
+        In a workflow run, jobs get ``--WORKFLOW_NAME`` and ``--WORKFLOW_RUN_ID`` (as Glue passes
+        them, so a script can read the run's properties) and every action joins the run."""
         glue = self.ctx.client("glue", region_name=region)
         results = []
         for action in trigger.actions:
@@ -174,10 +185,18 @@ class Triggers:
                     for key in ("Arguments", "Timeout", "SecurityConfiguration", "NotificationProperty"):
                         if spec.get(key):
                             kwargs[key] = spec[key]
+                    if workflow_run is not None:
+                        kwargs["Arguments"] = {**kwargs.get("Arguments", {}), "--WORKFLOW_NAME": workflow_run.name,
+                                               "--WORKFLOW_RUN_ID": workflow_run.run_id}
                     answer = {"JobRunId": glue.start_job_run(**kwargs)["JobRunId"]}
+                    if workflow_run is not None:
+                        workflow_run.actions.append(("job", spec["JobName"], answer["JobRunId"]))
                 else:
                     glue.start_crawler(Name=spec["CrawlerName"])
                     answer = {"CrawlerName": spec["CrawlerName"]}
+                    if workflow_run is not None:
+                        crawl = self._crawls(region)[spec["CrawlerName"]][-1]
+                        workflow_run.actions.append(("crawler", spec["CrawlerName"], crawl.crawl_id))
             except Exception as exc:      # noqa: BLE001 - a refused action is recorded, as Glue logs it
                 answer = {"Error": getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)}
             results.append({"Trigger": trigger.name, "Reason": reason, "At": self.ctx.clock.now(),
@@ -226,8 +245,10 @@ class Triggers:
                     continue
                 if trigger.trigger_type == "SCHEDULED":
                     self._scheduled(region, trigger, key, now)
-                elif trigger.trigger_type == "CONDITIONAL" and not first:
+                elif trigger.trigger_type == "CONDITIONAL" and not first and not trigger.workflow_name:
                     self._conditional(region, trigger, key, new)
+            for run in [r for r in self.workflow_runs.values() if r.region == region and r.status == "RUNNING"]:
+                self._advance(backend, run)
         self._seen = seen
 
     def _scheduled(self, region, trigger, key, now: datetime) -> None:
@@ -239,10 +260,10 @@ class Triggers:
             due, fired = cron.next_after(due), fired + 1
         self._next[key] = due if now < due else cron.next_after(now)
 
-    def _conditional(self, region, trigger, key, new: list[tuple]) -> None:
+    def _conditional(self, region, trigger, key, new: list[tuple], workflow_run: "WorkflowRun | None" = None) -> None:
         predicate = trigger.predicate.as_dict() if trigger.predicate else {}
         conditions = predicate.get("Conditions", [])
-        met = self._met.setdefault(key, set())
+        met = (workflow_run.met if workflow_run is not None else self._met).setdefault(key, set())
         for index, cond in enumerate(conditions):
             for kind, name, _, state in new:
                 if kind == "job" and cond.get("JobName") == name and cond.get("State") == state:
@@ -251,5 +272,74 @@ class Triggers:
                     met.add(index)
         logical = predicate.get("Logical", "AND")
         if conditions and (met if logical == "ANY" else len(met) == len(conditions)):
-            self._met[key] = set()
-            self.fire(region, trigger, f"predicate {logical} met")
+            met.clear()
+            self.fire(region, trigger, f"predicate {logical} met", workflow_run)
+
+    # -- workflows -----------------------------------------------------------------
+    def start_workflow_run(self, backend, workflow_name: str, run_id: str) -> "WorkflowRun":
+        """A workflow run: its start trigger (the workflow's ON_DEMAND or SCHEDULED trigger) fires
+        now; its CONDITIONAL triggers then fire on the ends of *this run's* jobs and crawls."""
+        run = WorkflowRun(backend.region_name, workflow_name, run_id)
+        self.workflow_runs[run_id] = run
+        starters = [t for t in backend.triggers.values()
+                    if t.workflow_name == workflow_name and t.trigger_type in ("ON_DEMAND", "SCHEDULED")]
+        for trigger in starters:
+            self.fire(backend.region_name, trigger, "StartWorkflowRun", run)
+        self.ensure_running()
+        return run
+
+    def _advance(self, backend, run: "WorkflowRun") -> None:
+        """Fire the run's conditional triggers on its newly ended actions; end the run when
+        nothing is left running and nothing more fired."""
+        states = self._action_states(backend, run)
+        new = [(kind, name, action_id, state) for (kind, name, action_id), state in states.items()
+               if state in JOB_DONE + tuple(CRAWL_STATE.values()) and (kind, name, action_id) not in run.counted]
+        run.counted.update((kind, name, action_id) for kind, name, action_id, _ in new)
+        fired_before = len(run.actions)
+        for trigger in [t for t in backend.triggers.values()
+                        if t.workflow_name == run.name and t.trigger_type == "CONDITIONAL" and t.state == "ACTIVATED"]:
+            self._conditional(run.region, trigger, (run.region, trigger.name), new, run)
+        running = [a for a, state in self._action_states(backend, run).items() if state not in JOB_DONE
+                   and state not in CRAWL_STATE.values()]
+        if not running and len(run.actions) == fired_before:
+            run.status = "COMPLETED"
+            run.completed_on = self.ctx.clock.now()
+
+    def _action_states(self, backend, run: "WorkflowRun") -> dict[tuple, str]:
+        states = {}
+        crawls = {c.crawl_id: c for found in self._crawls(run.region).values() for c in found}
+        for kind, name, action_id in run.actions:
+            if kind == "job":
+                job = backend.jobs.get(name)
+                found = next((r for r in (job.job_runs if job else []) if r.job_run_id == action_id), None)
+                states[(kind, name, action_id)] = found.status if found else "ERROR"
+            else:
+                crawl = crawls.get(action_id)
+                states[(kind, name, action_id)] = CRAWL_STATE.get(crawl.state, "RUNNING") if crawl else "FAILED"
+        return states
+
+    def statistics(self, backend, run_id: str) -> dict | None:
+        """GetWorkflowRun's ``Statistics``, counted from the run's actions."""
+        run = self.workflow_runs.get(run_id)
+        if run is None:
+            return None
+        states = list(self._action_states(backend, run).values())
+        count = states.count
+        return {"TotalActions": len(states), "RunningActions": len([s for s in states if s in ("STARTING", "RUNNING",
+                                                                                                "STOPPING", "WAITING")]),
+                "SucceededActions": count("SUCCEEDED"), "FailedActions": count("FAILED"),
+                "StoppedActions": count("STOPPED") + count("CANCELLED"), "TimeoutActions": count("TIMEOUT"),
+                "ErroredActions": count("ERROR"), "WaitingActions": 0}
+
+
+@dataclass
+class WorkflowRun:
+    """One run of a workflow: the actions its triggers started, and what has been counted."""
+    region: str
+    name: str
+    run_id: str
+    status: str = "RUNNING"
+    completed_on: datetime | None = None
+    actions: list[tuple[str, str, str]] = field(default_factory=list)     # (job|crawler, name, run or crawl id)
+    counted: set[tuple[str, str, str]] = field(default_factory=set)
+    met: dict[tuple[str, str], set[int]] = field(default_factory=dict)
