@@ -359,6 +359,17 @@ class GluePlane(Plane):
             data["Statistics"] = self.triggers.statistics(backend, fake.run_id)
         return data
 
+    @local_hook("On AWS, enable the job's metrics (--enable-metrics) and read glue.ALL.s3.filesystem.read_bytes "
+                "in CloudWatch; which objects a run read is not reported.")
+    def objects_read(self, run_id: str) -> dict:
+        """What a job run's process read from S3: bytes, GET requests and the (bucket, key) objects."""
+        run = self.jobs.runs.get(run_id)
+        if run is None:
+            raise KeyError(f"no job run {run_id}")
+        usage = run.usage
+        return {"bytes": usage.bytes_read if usage else 0, "requests": usage.requests if usage else 0,
+                "objects": sorted(usage.objects) if usage else []}
+
     @local_hook("On AWS, look at the runs the trigger started (GetJobRuns, ListCrawls) or at its "
                 "CloudTrail StartJobRun events.")
     def fired(self, trigger_name: str | None = None) -> list[dict]:

@@ -166,6 +166,7 @@ class Run:
     proc: subprocess.Popen | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    usage: object | None = None        # core.s3.Usage: what the run's process read from S3 (the run's key)
 
     # -- the settings Glue reports for the run ----------------------------------
     @property
@@ -316,7 +317,9 @@ class JobRuns:
         if run.stop_event.is_set():
             self._set(run, "STOPPED")
             return
-        outcome = self._supervise(run, cmd, env, tails)
+        with self.ctx.s3.meter.track(run.id) as usage:      # the script signs as the run: its S3 reads
+            run.usage = usage
+            outcome = self._supervise(run, cmd, env, tails)
         self._send_logs(run, tails, final=True, extra_error=self._traceback(run))
         if outcome == "STOPPED":
             self._set(run, "STOPPED")
