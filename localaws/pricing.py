@@ -120,6 +120,24 @@ PRICES: dict[str, Price] = {
         "Redshift Serverless, us-east-1 ('US East (N. Virginia)' example of the pricing page, as "
         "transcribed on 2026-10-07 by api-evangelist/amazon-redshift); billed per second of RPU capacity "
         "used while queries run, 60-second minimum, nothing while idle"),
+    # --- Glue (added by the Glue chapter) -------------------------------------
+    # Spark jobs (glueetl, gluestreaming) bill DPU-hours: the job's DPUs (a G.1X worker is 1 DPU,
+    # G.2X 2...) x its run time, per second; Glue 2.0 and later with a 1-minute minimum per run.
+    # Crawlers bill the DPUs Glue gives them (ListCrawls' DPUHour on AWS) per second, with a
+    # 10-minute minimum per crawl. Cost functions: glue_job_run_cost, glue_crawl_cost below.
+    "glue.spark_job.dpu_hour": Price(
+        0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/", "2026-11-30",
+        "Apache Spark and Spark streaming jobs, us-east-1: '$0.44 per DPU-Hour' (the page's example: a "
+        "Spark job of 6 DPUs running 15 minutes costs 6 x 0.25 h x $0.44 = $0.66), billed per second; "
+        "the 1-minute minimum of Glue 2.0 and later is from AWS's Glue 2.0 launch post "
+        "(https://aws.amazon.com/blogs/aws/aws-glue-version-2-0-featuring-10x-faster-job-start-times-and-"
+        "1-minute-minimum-billing-duration/). The page renders its tables with scripts; the figures were "
+        "read from a localized copy of it and the AWS price list"),
+    "glue.crawler.dpu_hour": Price(
+        0.44, "DPU-hour", "https://aws.amazon.com/glue/pricing/", "2026-11-30",
+        "crawlers, us-east-1: the AWS price list says '$0.44 per Data Processing Unit-Hour for AWS Glue "
+        "crawler' (effective 2024-11-01); the 10-minute minimum per crawl was not found on a retrieved "
+        "page: unconfirmed, re-check before quoting"),
 }
 
 MB = 1024 ** 2
@@ -206,3 +224,30 @@ def redshift_cluster_cost(node_type: str, nodes: int, hours_running: float,
     on_demand = nodes * hours_running * price(f"redshift.node.{node_type}").usd
     reserved = None if reserved_hourly is None else nodes * period * reserved_hourly
     return ClusterCost(node_type, nodes, hours_running, period, on_demand, reserved)
+
+
+#: Glue's minimum billed duration of one Spark job run (Glue 2.0 and later) and of one crawl, in seconds.
+GLUE_JOB_MINIMUM_SECONDS = 60
+GLUE_CRAWL_MINIMUM_SECONDS = 600
+
+
+def glue_dpu_hours(seconds: float, dpus: float, minimum_seconds: int = GLUE_JOB_MINIMUM_SECONDS) -> float:
+    """DPU-hours Glue bills for ``dpus`` used ``seconds``: per second, rounded up, ``minimum_seconds`` at least."""
+    if seconds < 0 or dpus <= 0:
+        raise ValueError("a run lasts a non-negative time on a positive number of DPUs")
+    billed = max(minimum_seconds, math.ceil(seconds))
+    return dpus * billed / 3600
+
+
+def glue_job_run_cost(execution_seconds: float, dpus: float) -> float:
+    """Dollars for one Spark job run (Glue 2.0+): JobRun ``ExecutionTime`` x DPUs, 1-minute minimum.
+
+    ``dpus`` is the run's capacity: ``MaxCapacity`` in GetJobRun (``NumberOfWorkers`` x the DPUs of
+    ``WorkerType``: G.1X 1, G.2X 2, G.4X 4, G.8X 8).
+    """
+    return glue_dpu_hours(execution_seconds, dpus) * price("glue.spark_job.dpu_hour").usd
+
+
+def glue_crawl_cost(seconds: float, dpus: float) -> float:
+    """Dollars for one crawl of ``dpus`` DPUs lasting ``seconds``: per second, 10-minute minimum."""
+    return glue_dpu_hours(seconds, dpus, GLUE_CRAWL_MINIMUM_SECONDS) * price("glue.crawler.dpu_hour").usd
