@@ -2,9 +2,11 @@
 
 On AWS Glue, ``import awsglue`` finds the Python half of *aws-glue-libs*,
 which calls Glue's own Scala classes (``com.amazonaws.services.glue.*``)
-inside the job's JVM. Those classes are not published (not on Maven
-Central) and the library's licence (the Amazon Software License) limits its
-use to AWS services, so the local stack cannot run it. This package is an
+inside the job's JVM. That Python half is on PyPI as
+``AWSGlueDataplanePython`` (5.1.0, checked 2026-11-30), but the Scala classes
+it calls are not published (not on Maven Central) and its licence (the Amazon
+Software License) limits its use to AWS services, so the local stack cannot
+run it. This package is an
 independent, much smaller stand-in, written for the course: the same
 names and call shapes a course job uses, implemented on plain Spark
 DataFrames. The local Glue job runner (``localaws/glue/jobs.py``) puts the
