@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from localaws.awslambda import zip_package
+from localaws.core.waiting import wait_until
 
 TRUST_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
@@ -119,6 +120,27 @@ def zone_subnets(stack):
         return [ec2.create_subnet(VpcId=vpc, CidrBlock=f"{block}.{i}.0/24", AvailabilityZone=zone)
                 ["Subnet"]["SubnetId"] for i, zone in enumerate(zones)]
     return make
+
+
+@pytest.fixture(scope="session")
+def two_broker_cluster(msk, zone_subnets):
+    """``two_broker_cluster(name)`` -> (cluster ARN, bootstrap string): an ACTIVE MSK cluster of two
+    brokers in two zones, the smallest MSK allows (delete it with ``msk.delete_cluster``)."""
+    def make(name: str) -> tuple[str, str]:
+        arn = msk.create_cluster(
+            ClusterName=name, KafkaVersion="4.1.x.kraft", NumberOfBrokerNodes=2,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.m7g.large",
+                                 "ClientSubnets": zone_subnets(("us-east-1a", "us-east-1b"))})["ClusterArn"]
+        assert wait_until(lambda: msk.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "ACTIVE",
+                          120, poll=0.5)
+        return arn, msk.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]
+    return make
+
+
+@pytest.fixture(scope="session")
+def brew(stack):
+    """The stack's AWS Glue DataBrew client (``databrew``)."""
+    return stack.client("databrew")
 
 
 @pytest.fixture(scope="session")

@@ -76,11 +76,6 @@ COLUMNS = ["customer_id", "name", "signup_date", "city", "region", "spend", "tie
 
 
 @pytest.fixture(scope="module")
-def brew(stack):
-    return stack.client("databrew")
-
-
-@pytest.fixture(scope="module")
 def s3(stack):
     return stack.client("s3")
 

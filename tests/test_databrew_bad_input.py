@@ -33,11 +33,6 @@ def error_of(call) -> tuple[str, int, str]:
 
 
 @pytest.fixture(scope="module")
-def brew(stack):
-    return stack.client("databrew")
-
-
-@pytest.fixture(scope="module")
 def s3(stack):
     return stack.client("s3")
 

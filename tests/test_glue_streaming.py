@@ -67,13 +67,8 @@ def produce(bootstrap: str, records: list[dict]) -> None:
 
 
 @pytest.fixture(scope="module")
-def bootstrap(stack, msk, zone_subnets):
-    arn = msk.create_cluster(
-        ClusterName="glue-streaming", KafkaVersion="4.1.x.kraft", NumberOfBrokerNodes=2,
-        BrokerNodeGroupInfo={"InstanceType": "kafka.m7g.large",
-                             "ClientSubnets": zone_subnets(("us-east-1a", "us-east-1b"))})["ClusterArn"]
-    assert wait_until(lambda: msk.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "ACTIVE", 120, poll=0.5)
-    boot = msk.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]
+def bootstrap(msk, two_broker_cluster):
+    arn, boot = two_broker_cluster("glue-streaming")
     admin = AdminClient({"bootstrap.servers": boot})
     admin.create_topics([NewTopic("clicks", 2, 2)])["clicks"].result()
     assert wait_until(lambda: len(partitions(admin, "clicks")) == 2, 30, poll=0.2)

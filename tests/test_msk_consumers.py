@@ -25,13 +25,8 @@ ORDERS = [{"order": n, "customer": f"c{n % 7}", "amount": float(n % 50) * 5} for
 
 
 @pytest.fixture(scope="module")
-def bootstrap(stack, msk, zone_subnets):
-    arn = msk.create_cluster(
-        ClusterName="consumers", KafkaVersion="4.1.x.kraft", NumberOfBrokerNodes=2,
-        BrokerNodeGroupInfo={"InstanceType": "kafka.m7g.large",
-                             "ClientSubnets": zone_subnets(("us-east-1a", "us-east-1b"))})["ClusterArn"]
-    assert wait_until(lambda: msk.describe_cluster(ClusterArn=arn)["ClusterInfo"]["State"] == "ACTIVE", 120, poll=0.5)
-    boot = msk.get_bootstrap_brokers(ClusterArn=arn)["BootstrapBrokerString"]
+def bootstrap(msk, two_broker_cluster):
+    arn, boot = two_broker_cluster("consumers")
     admin = AdminClient({"bootstrap.servers": boot})
     for topic in ("orders", "big-orders"):
         admin.create_topics([NewTopic(topic, 2, 2)])[topic].result()
