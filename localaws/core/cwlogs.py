@@ -13,9 +13,13 @@ import time
 #: lines with the stack's clock, advanced by a notebook, gets its lines kept at that limit instead.
 FUTURE_LIMIT_MS = 2 * 3600 * 1000 - 60_000
 
+#: Events per PutLogEvents call: AWS takes at most 10,000; long logs (a Spark driver's) go in several calls.
+BATCH = 5000
+
 
 def append(logs, group: str, stream: str, lines: list[str], timestamp_ms: int | None = None) -> None:
-    """Add ``lines`` to ``group``/``stream`` (both made when missing), one log event per line."""
+    """Add ``lines`` to ``group``/``stream`` (both made when missing), one log event per line,
+    in as many PutLogEvents calls as :data:`BATCH` requires."""
     if not lines:
         return
     for create, kwargs in ((logs.create_log_group, {"logGroupName": group}),
@@ -26,5 +30,6 @@ def append(logs, group: str, stream: str, lines: list[str], timestamp_ms: int | 
             pass
     real = int(time.time() * 1000)
     now = real if timestamp_ms is None else min(timestamp_ms, real + FUTURE_LIMIT_MS)
-    logs.put_log_events(logGroupName=group, logStreamName=stream,
-                        logEvents=[{"timestamp": now, "message": line} for line in lines])
+    for start in range(0, len(lines), BATCH):
+        logs.put_log_events(logGroupName=group, logStreamName=stream,
+                            logEvents=[{"timestamp": now, "message": line} for line in lines[start:start + BATCH]])

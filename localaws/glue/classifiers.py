@@ -282,29 +282,33 @@ def with_counts(schema: FileSchema, sample: Sample, records: int) -> FileSchema:
 
 
 # ------------------------------------------------------------------ columnar formats
+def _footer_schema(kind: str, label: str, read, spec) -> FileSchema:
+    """A columnar file's schema and row count from its footer: ``read()`` -> (Arrow schema, rows)."""
+    try:
+        arrow, rows = read()
+    except Exception as exc:
+        raise Unreadable(f"{label} footer unreadable: {exc}") from None
+    serde, inp, out = spec
+    return FileSchema(kind, [(fld.name.lower(), crawl_schema.arrow_type(fld.type)) for fld in arrow],
+                      serde, {"serialization.format": "1"}, inp, out, records=rows)
+
+
 def parquet_schema(f: S3File) -> FileSchema:
     import pyarrow.parquet as pq
-    try:
+
+    def read():
         meta = pq.ParquetFile(f)
-        arrow = meta.schema_arrow
-        rows = meta.metadata.num_rows
-    except Exception as exc:
-        raise Unreadable(f"Parquet footer unreadable: {exc}") from None
-    serde, inp, out = PARQUET
-    return FileSchema("parquet", [(fld.name.lower(), crawl_schema.arrow_type(fld.type)) for fld in arrow],
-                      serde, {"serialization.format": "1"}, inp, out, records=rows)
+        return meta.schema_arrow, meta.metadata.num_rows
+    return _footer_schema("parquet", "Parquet", read, PARQUET)
 
 
 def orc_schema(f: S3File) -> FileSchema:
     import pyarrow.orc as orc
-    try:
+
+    def read():
         reader = orc.ORCFile(f)
-        arrow, rows = reader.schema, reader.nrows
-    except Exception as exc:
-        raise Unreadable(f"ORC footer unreadable: {exc}") from None
-    serde, inp, out = ORC
-    return FileSchema("orc", [(fld.name.lower(), crawl_schema.arrow_type(fld.type)) for fld in arrow],
-                      serde, {"serialization.format": "1"}, inp, out, records=rows)
+        return reader.schema, reader.nrows
+    return _footer_schema("orc", "ORC", read, ORC)
 
 
 def avro_schema(f: S3File) -> FileSchema:

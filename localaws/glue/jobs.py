@@ -500,8 +500,7 @@ class JobRuns:
         try:
             logs = self.ctx.client("logs")
             for group, lines in by_group.items():
-                for i in range(0, len(lines), 5000):
-                    cwlogs.append(logs, group, run.id, lines[i:i + 5000])
+                cwlogs.append(logs, group, run.id, lines)
         except Exception:  # noqa: BLE001 - logs must never fail the run
             log.debug("could not write the logs of %s", run.id, exc_info=True)
 
