@@ -124,10 +124,25 @@ def _delete_topic(admin, topic: str) -> None:
     wait_until(lambda: not _topic_exists(admin, topic), 60, poll=0.2)
 
 
-def _topic_config(admin, topic: str) -> dict[str, str]:
+def _topic_config(admin, topic: str, timeout: float = 30) -> dict[str, str]:
+    """The topic's effective settings. DescribeConfigs goes to any broker, and a broker
+    learns a new topic a moment after the controller created it: until then it answers
+    UNKNOWN_TOPIC_OR_PART, so ask again (within ``timeout``) rather than fail."""
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import ConfigResource, ResourceType
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    entries = admin.describe_configs([resource])[resource].result()
+    entries: dict = {}
+
+    def described() -> bool:
+        try:
+            entries.update(admin.describe_configs([resource])[resource].result())
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                raise
+            return False
+        return True
+    check(wait_until(described, timeout, poll=0.2), f"the brokers do not know topic {topic!r} "
+                                                     f"{timeout:.0f} s after it was created.")
     return {name: entry.value for name, entry in entries.items()}
 
 
