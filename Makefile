@@ -47,7 +47,7 @@ RUN_ENV := java_home=$$($(VPY) tools/ensure_java.py --print-java-home) || exit 1
 setup: $(STAMP)
 	@echo "Ready. Next: make lab (open the course) | make test | make book | make bench | make clean"
 
-$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fetch_jars.py
+$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fetch_jars.py tools/ensure_chromium.sh
 	@if [ ! -x $(VPY) ]; then \
 	  py=$$($(FIND_PYTHON)) || exit 1; \
 	  echo "Creating $(VENV) with $$py ($$("$$py" -V 2>&1))"; \
@@ -62,6 +62,7 @@ $(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fe
 	$(PIP) install -c constraints.txt -e .
 	$(VPY) tools/ensure_java.py
 	$(VPY) tools/fetch_jars.py
+	@bash tools/ensure_chromium.sh
 	@touch $@
 
 # (--allow-root only when run as root, e.g. in a container: Jupyter refuses otherwise.)

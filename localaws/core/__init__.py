@@ -9,6 +9,7 @@
 - ``metrics.py``: a service's CloudWatch metrics, queued and sent by one background thread;
 - ``cwlogs.py``: a service's CloudWatch Logs lines (group, stream, events);
 - ``grok.py``: grok patterns as Python regexes (Glue's Grok classifiers, Athena's Grok SerDe);
+- ``browser.py``: headless Chromium through Playwright (dashboard pages, browser tests);
 - ``limits.py``: memory and CPU bounds of every engine; ``java.py``, ``jvm.py``, ``spark.py``:
   the JVM, locked jar sets, Spark settings.
 
