@@ -43,12 +43,13 @@ from .glue.api import GluePlane
 from .kafka.api import KafkaPlane
 from .kinesis.api import KinesisPlane
 from .opensearch.api import OpenSearchPlane
+from .quicksight.api import QuickSightPlane
 from .redshift.api import RedshiftPlane
 
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
                                    RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane, GluePlane,
-                                   DataBrewPlane)
+                                   DataBrewPlane, QuickSightPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account
 

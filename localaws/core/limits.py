@@ -103,6 +103,9 @@ GO_MEMORY_LIMIT = {
 DUCKDB = {
     "athena": {"memory_limit": "1GB", "threads": 2},     # one database per stack, all queries
     "redshift": {"memory_limit": "1GB", "threads": 2},   # one database per cluster (not yet measured)
+    # QuickSight's SPICE: one in-memory database per stack, every data set a table (course data
+    # sets are KBs to a few MB; not yet measured)
+    "quicksight-spice": {"memory_limit": "512MB", "threads": 2},
 }
 
 
