@@ -94,13 +94,25 @@ def test_users_groups_and_memberships(qs, people, unique):
     assert {people["alice_name"], people["bob_name"]} <= set(names)
     # an IAM identity: the user name comes from the IAM ARN
     iam_user = unique("analyst")
-    qs.register_user(AwsAccountId=ACCOUNT, Namespace="default", IdentityType="IAM", UserRole="AUTHOR",
-                     UserName=iam_user, IamArn=f"arn:aws:iam::{ACCOUNT}:user/{iam_user}", Email="a@example.com")
+    answer = qs.register_user(AwsAccountId=ACCOUNT, Namespace="default", IdentityType="IAM", UserRole="AUTHOR",
+                              IamArn=f"arn:aws:iam::{ACCOUNT}:user/{iam_user}", Email="a@example.com")
+    assert answer["User"]["UserName"] == iam_user and "UserInvitationUrl" not in answer
     assert qs.describe_user(AwsAccountId=ACCOUNT, Namespace="default", UserName=iam_user)["User"]["Role"] == "AUTHOR"
+    # an assumed role: <role>/<SessionName>
+    role = unique("bi-role")
+    answer = qs.register_user(AwsAccountId=ACCOUNT, Namespace="default", IdentityType="IAM", UserRole="READER",
+                              IamArn=f"arn:aws:iam::{ACCOUNT}:role/{role}", SessionName="dana",
+                              Email="d@example.com")
+    assert answer["User"]["UserName"] == f"{role}/dana"
     qs.delete_user(AwsAccountId=ACCOUNT, Namespace="default", UserName=iam_user)
     with pytest.raises(ClientError) as err:
         qs.describe_user(AwsAccountId=ACCOUNT, Namespace="default", UserName=iam_user)
     assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_account_settings_say_enterprise(qs):
+    settings = qs.describe_account_settings(AwsAccountId=ACCOUNT)["AccountSettings"]
+    assert settings["Edition"] == "ENTERPRISE"
 
 
 def test_membership_checks_where_moto_is_lenient(qs, people):

@@ -70,8 +70,8 @@ class QuickSightPlane(DashboardOperations, Plane):
         self.engine.stop()
 
     # -- local hooks -------------------------------------------------------------------
-    @local_hook("On AWS, see the account's SPICE capacity with DescribeSPICECapacityConfiguration / "
-                "the console's 'Manage SPICE capacity' page, and buy more there; it cannot be set by API.")
+    @local_hook("On AWS, see and buy SPICE capacity on the console's 'Manage SPICE capacity' page "
+                "(UpdateSPICECapacityConfiguration only chooses whether capacity is purchased automatically).")
     def spice_capacity(self, bytes: int | None = None) -> int:
         """This account's SPICE capacity in bytes (set it with ``bytes``); default 10 GiB."""
         return self.engine.spice_capacity(bytes)
@@ -85,22 +85,49 @@ class QuickSightPlane(DashboardOperations, Plane):
     # -- users, groups, data sources: checks in front of moto -----------------------------
     @operation("RegisterUser")
     def register_user(self, req):
+        """Checks, then the record (moto keeps it). An IAM identity's user name is derived from
+        its IAM identity, as QuickSight does: an IAM user's name, or ``<role>/<SessionName>``."""
         p, where = req.params, path_params(req)
         if p.get("UserRole") not in ROLES:
             raise errors.InvalidParameterValueException(f"UserRole must be one of {', '.join(ROLES)}.")
-        if p.get("IdentityType") == "IAM":
-            if not p.get("IamArn"):
-                raise errors.InvalidParameterValueException("IamArn is required for the IAM identity type.")
-        if p.get("IdentityType") in ("IAM", "QUICKSIGHT"):
-            if not p.get("UserName"):
-                raise errors.InvalidParameterValueException("UserName is required (the local stack does not "
-                                                            "derive it from IamArn).")
-        else:
-            raise errors.InvalidParameterValueException("IdentityType must be IAM, QUICKSIGHT or IAM_IDENTITY_CENTER.")
-        if self.engine.user(f"arn:aws:quicksight:::user/{where.get('Namespace', 'default')}/{p['UserName']}"):
-            raise errors.ResourceExistsException(f"User {p['UserName']} already exists.",
-                                                 extra={"ResourceType": "USER"})
-        return None                 # moto records it
+        identity = p.get("IdentityType")
+        if identity not in ("IAM", "QUICKSIGHT"):
+            raise errors.InvalidParameterValueException("IdentityType must be IAM or QUICKSIGHT "
+                                                        "(IAM_IDENTITY_CENTER is not emulated).")
+        name = p.get("UserName")
+        if identity == "IAM":
+            iam_arn = p.get("IamArn") or ""
+            kind, _, iam_name = iam_arn.partition(":")[2].rpartition(":")[2].partition("/")
+            if kind not in ("user", "role") or not iam_name:
+                raise errors.InvalidParameterValueException(
+                    "IamArn must be the ARN of an IAM user or role for the IAM identity type.")
+            iam_name = iam_name.rsplit("/", 1)[-1]          # drop an IAM path
+            if kind == "role" and not p.get("SessionName"):
+                raise errors.InvalidParameterValueException("SessionName is required to register an IAM role.")
+            name = name or (iam_name if kind == "user" else f"{iam_name}/{p['SessionName']}")
+        if not name:
+            raise errors.InvalidParameterValueException("UserName is required for the QUICKSIGHT identity type.")
+        if not p.get("Email"):
+            raise errors.InvalidParameterValueException("Email is required.")
+        namespace = where.get("Namespace", "default")
+        if self.engine.user(f"arn:aws:quicksight:::user/{namespace}/{name}"):
+            raise errors.ResourceExistsException(f"User {name} already exists.", extra={"ResourceType": "USER"})
+        user = self.engine._backend().register_user(
+            identity_type=identity, email=p["Email"], user_role=p["UserRole"],
+            aws_account_id=where.get("AwsAccountId", self.ctx.account_id), namespace=namespace,
+            user_name=name, tags=p.get("Tags"))
+        body = {"User": user.to_json()}
+        if identity == "QUICKSIGHT":        # only QuickSight-managed users get an invitation link
+            body["UserInvitationUrl"] = f"https://quicksight.aws.amazon.com/sn/accept-invite?user={name}"
+        return _answer(body)
+
+    @moto_hook(f"{BACKEND}.describe_account_settings")
+    def describe_account_settings(self, original, backend, *args, **kwargs):
+        """moto answers STANDARD; new accounts today are Enterprise (CreateAccountSubscription takes
+        ENTERPRISE or ENTERPRISE_AND_Q only), and this stand-in behaves as Enterprise (groups, CLS, RLS)."""
+        settings = original(backend, *args, **kwargs)
+        settings.edition = "ENTERPRISE"
+        return settings
 
     @operation("CreateGroup")
     def create_group(self, req):

@@ -149,16 +149,7 @@ class DashboardOperations:
         if principal.startswith(prefix + "user/"):
             return self.engine.user(principal) is not None
         if principal.startswith(prefix + "group/"):
-            namespace, _, group = principal[len(prefix + "group/"):].partition("/")
-            finder = getattr(self.engine, "group", None)
-            if finder is not None:
-                return finder(principal) is not None
-            client = self.ctx.client("quicksight")
-            try:
-                client.describe_group(GroupName=group, AwsAccountId=self.ctx.account_id, Namespace=namespace)
-                return True
-            except client.exceptions.ResourceNotFoundException:
-                return False
+            return self.engine.group(principal) is not None
         if principal.startswith(prefix + "namespace/"):
             return principal.endswith("/default")
         return principal == f"arn:aws:iam::{self.ctx.account_id}:root"

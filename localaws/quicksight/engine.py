@@ -68,6 +68,16 @@ def qs_type(duck_type: str) -> str:
     return "STRING"
 
 
+def _principal_name(arn_or_name: str) -> tuple[str, str]:
+    """(namespace, name) of a user or group ARN (``...:user/<namespace>/<name>``; an IAM role's
+    user name holds a slash: ``<role>/<session>``), or ("default", name) for a bare name."""
+    if not arn_or_name.startswith("arn:"):
+        return "default", arn_or_name
+    resource = arn_or_name.split(":", 5)[-1]           # user/<namespace>/<name>
+    _, namespace, name = (resource.split("/", 2) + ["", ""])[:3]
+    return namespace or "default", name
+
+
 def _python(value):
     if isinstance(value, decimal.Decimal):
         return float(value)
@@ -183,20 +193,18 @@ class QuickSightEngine:
     # -- users and groups (moto keeps them) ----------------------------------------
     def user(self, user_arn_or_name: str) -> dict | None:
         """The QuickSight user (DescribeUser's fields) by ARN or name, or None."""
-        name = user_arn_or_name.rsplit("/", 1)[-1]
-        namespace = user_arn_or_name.split("/")[-2] if user_arn_or_name.startswith("arn:") else "default"
+        namespace, name = _principal_name(user_arn_or_name)
         user = self._backend().users.get(f"{self.ctx.account_id}:{namespace}:{name}")
         return user.to_json() if user else None
 
     def group(self, group_arn_or_name: str) -> dict | None:
-        name = group_arn_or_name.rsplit("/", 1)[-1]
-        namespace = group_arn_or_name.split("/")[-2] if group_arn_or_name.startswith("arn:") else "default"
+        namespace, name = _principal_name(group_arn_or_name)
         group = self._backend().groups.get(f"{self.ctx.account_id}:{namespace}:{name}")
         return group.to_json() if group else None
 
     def user_groups(self, user_arn: str) -> list[str]:
         """Names of the groups ``user_arn`` (or a user name) belongs to."""
-        name = user_arn.rsplit("/", 1)[-1]
+        name = _principal_name(user_arn)[1]
         return sorted(g.group_name for g in self._backend().groups.values() if g.get_member(name))
 
     def check_principals(self, principals: list[str]) -> None:
