@@ -138,6 +138,34 @@ PRICES: dict[str, Price] = {
         "crawlers, us-east-1: the AWS price list says '$0.44 per Data Processing Unit-Hour for AWS Glue "
         "crawler' (effective 2024-11-01); the 10-minute minimum per crawl was not found on a retrieved "
         "page: unconfirmed, re-check before quoting"),
+    # --- QuickSight / Amazon Quick Sight (added by the QuickSight chapter) -------
+    # QuickSight bills people, not servers: a monthly seat per author and per reader, or, for
+    # readers, "reader capacity" (a pack of 30-minute sessions: anonymous embedding, occasional
+    # audiences); SPICE beyond the 10 GB each author brings, per GB-month. The pricing page renders
+    # its tables with scripts; the figures were read from a verbatim transcription of it (the same
+    # source as redshift.node.ra3.large's). Cost function: quicksight_monthly_cost below.
+    "quicksight.author.user_month": Price(
+        24.0, "user-month", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
+        "Author seat, Enterprise: '$24 per user/month', 10 GB of SPICE included per author; Author Pro "
+        "(generative AI) $40. Transcribed verbatim from the page on 2026-10-07 by api-evangelist/amazon-quicksight "
+        "(plans/amazon-quicksight-plans-pricing.yml); re-check before quoting"),
+    "quicksight.reader.user_month": Price(
+        3.0, "user-month", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
+        "Reader seat: '$3 per user/month' (Reader Pro $20); replaced the per-session reader price with a "
+        "monthly cap for new accounts in April 2024 and for existing Enterprise accounts from 2025-05-01 "
+        "(AWS blog as quoted by dev.classmethod.jp/articles/quicksight-new-reader-price); same transcription"),
+    "quicksight.reader_capacity.month": Price(
+        250.0, "month", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
+        "Reader capacity, monthly plan: '$250 per month' for 500 sessions ('A session is a 30-minute "
+        "period'); annual plans from $20,000 for 50,000 sessions; same transcription"),
+    "quicksight.reader_capacity.extra_session": Price(
+        0.50, "session", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
+        "each session beyond the 500 of the monthly reader capacity plan: '$0.50 per additional session'; "
+        "same transcription"),
+    "quicksight.spice.gb_month": Price(
+        0.38, "GB-month", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
+        "SPICE beyond the included capacity (10 GB per author), Enterprise: '$0.38' per GB/month "
+        "(Standard edition: $0.25); same transcription"),
 }
 
 MB = 1024 ** 2
@@ -251,3 +279,32 @@ def glue_job_run_cost(execution_seconds: float, dpus: float) -> float:
 def glue_crawl_cost(seconds: float, dpus: float) -> float:
     """Dollars for one crawl of ``dpus`` DPUs lasting ``seconds``: per second, 10-minute minimum."""
     return glue_dpu_hours(seconds, dpus, GLUE_CRAWL_MINIMUM_SECONDS) * price("glue.crawler.dpu_hour").usd
+
+
+#: SPICE capacity that comes with each author seat, and the sessions in the monthly reader capacity plan.
+QUICKSIGHT_SPICE_GB_PER_AUTHOR = 10
+QUICKSIGHT_CAPACITY_SESSIONS = 500
+
+
+def quicksight_monthly_cost(authors: int, readers: int = 0, spice_gb: float = 0.0,
+                            reader_sessions: int = 0) -> dict[str, float]:
+    """One month of QuickSight (Enterprise), in dollars, by line of the bill.
+
+    ``readers`` are named reader seats; ``reader_sessions`` are 30-minute sessions bought as reader
+    capacity (the monthly plan: its fee covers 500 sessions, each further one is billed; none if 0).
+    ``spice_gb`` is the SPICE the account holds: the part beyond 10 GB per author is billed.
+    """
+    if min(authors, readers, reader_sessions) < 0 or spice_gb < 0:
+        raise ValueError("users, sessions and gigabytes cannot be negative")
+    capacity = 0.0
+    if reader_sessions:
+        extra = max(0, reader_sessions - QUICKSIGHT_CAPACITY_SESSIONS)
+        capacity = (price("quicksight.reader_capacity.month").usd
+                    + extra * price("quicksight.reader_capacity.extra_session").usd)
+    billed_gb = max(0.0, spice_gb - QUICKSIGHT_SPICE_GB_PER_AUTHOR * authors)
+    lines = {"authors": authors * price("quicksight.author.user_month").usd,
+             "readers": readers * price("quicksight.reader.user_month").usd,
+             "reader capacity": capacity,
+             "SPICE": billed_gb * price("quicksight.spice.gb_month").usd}
+    lines["total"] = sum(lines.values())
+    return lines
