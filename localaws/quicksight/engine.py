@@ -17,7 +17,10 @@ it runs:
   table; the source is not asked again until the next ingestion (a refresh). An ingestion that
   would take the account over its SPICE capacity fails with ``ACCOUNT_CAPACITY_LIMIT_EXCEEDED``
   and the data set keeps its previous data.
-- **DIRECT_QUERY**: every query reads the source again (counted: ``queries(dataset_id)``).
+- **DIRECT_QUERY**: every query reads the source again (counted: ``queries(dataset_id)``): an
+  Athena query or a Redshift Data API statement selecting the physical table's columns, then the
+  data prep, security and the visual's SQL run here. QuickSight itself pushes the visual's filters
+  and aggregation into the source's SQL; the answer is the same, the bytes scanned are not.
 
 The size a data set takes in SPICE (``ConsumedSpiceCapacityInBytes``) is QuickSight's documented
 *logical size*: per row, 8 bytes for each number or date field and 8 bytes plus the UTF-8 length
