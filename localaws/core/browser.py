@@ -12,11 +12,19 @@ repeatable.
         page = new_page(browser)
         page.goto(url)
 
+Playwright's synchronous API refuses to run on a thread where an asyncio loop
+runs, which is every Jupyter kernel's main thread. :func:`with_browser` runs a
+function on a thread of its own with a browser opened there, which works in a
+notebook and in a plain script alike:
+
+    png = with_browser(lambda browser: shoot(new_page(browser), url))
+
 Where no Chromium exists, :func:`missing_reason` says how to install it; tests
 skip on it, except under ``CI=true``, where a missing browser is a failure.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -79,3 +87,16 @@ def new_page(browser, width: int = WINDOW[0], height: int = WINDOW[1]):
     """A page in a context of its own (no cookies shared with other pages), ``width`` x ``height``."""
     context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=1)
     return context.new_page()
+
+
+def with_browser(function, *args, timeout: float = 180):
+    """``function(browser, *args)`` on a thread of its own, with a browser opened (and closed) there.
+
+    Use it from notebooks and from code a notebook calls: the thread has no asyncio loop, so
+    Playwright's sync API works. Exceptions of ``function`` are raised here.
+    """
+    def run():
+        with open_browser() as browser:
+            return function(browser, *args)
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="localaws-browser") as pool:
+        return pool.submit(run).result(timeout=timeout)

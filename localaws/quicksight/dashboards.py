@@ -25,7 +25,6 @@ records are not used), in memory, for the life of the stack.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import copy
 import html
 import json
@@ -753,20 +752,18 @@ class DashboardOperations:
     def screenshot(self, url: str, width: int = 1100, height: int = 700) -> bytes:
         """A PNG of the page at ``url`` (an embed URL: it is used up), once every visual is drawn.
 
-        Playwright's synchronous API refuses to run on a thread with an asyncio loop (a Jupyter
-        kernel's, or another Playwright session's), so the browser is driven from a thread of its own.
+        The browser runs on a thread of its own (``core.browser.with_browser``), so this works in
+        a Jupyter kernel too.
         """
-        from localaws.core.browser import new_page, open_browser
+        from localaws.core.browser import new_page, with_browser
 
-        def shoot() -> bytes:
-            with open_browser() as browser:
-                page = new_page(browser, width, height)
-                page.goto(url)
-                page.wait_for_selector("body[data-rendered='true']", timeout=60_000)
-                return page.screenshot(full_page=False)
+        def shoot(browser) -> bytes:
+            page = new_page(browser, width, height)
+            page.goto(url)
+            page.wait_for_selector("body[data-rendered='true']", timeout=60_000)
+            return page.screenshot(full_page=False)
 
-        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="quicksight-screenshot") as pool:
-            return pool.submit(shoot).result(timeout=120)
+        return with_browser(shoot, timeout=120)
 
     @local_hook("On AWS, the embedded page's data requests are internal to QuickSight; read the "
                 "numbers from the data set with Athena (or the analysis's table visual) instead.")
