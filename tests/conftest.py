@@ -144,6 +144,12 @@ def brew(stack):
 
 
 @pytest.fixture(scope="session")
+def qs(stack):
+    """The stack's QuickSight client (``quicksight``)."""
+    return stack.client("quicksight")
+
+
+@pytest.fixture(scope="session")
 def stream_json(stack):
     """``stream_json(name)``: every record of a one-shard Kinesis stream, from
     TRIM_HORIZON to the tip, decoded from JSON (what a Flink job wrote, say)."""

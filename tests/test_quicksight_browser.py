@@ -11,7 +11,7 @@ import os
 import pytest
 
 from localaws.core.browser import missing_reason, new_page, open_browser
-from test_quicksight_dashboards import (SALES, dashboard, embed, expected_by_region, qs,  # noqa: F401
+from test_quicksight_dashboards import (SALES, dashboard, embed, expected_by_region,  # noqa: F401
                                         world)
 
 REASON = missing_reason()

@@ -10,7 +10,7 @@ from http.cookiejar import CookieJar
 import pytest
 from botocore.exceptions import ClientError
 
-from test_quicksight_dashboards import (ACCOUNT, REGION, VIEW, dashboard, embed, qs, sales_definition,  # noqa: F401
+from test_quicksight_dashboards import (ACCOUNT, REGION, VIEW, dashboard, embed, sales_definition,  # noqa: F401
                                         user_arn, world)
 
 

@@ -68,11 +68,6 @@ def _csv_dataset(qs, s3, bucket, name, frame, columns, extra=None):
 
 
 @pytest.fixture(scope="module")
-def qs(stack):
-    return stack.client("quicksight")
-
-
-@pytest.fixture(scope="module")
 def world(stack, qs, unique):
     """Users, a group, the sales data set (CLS on margin, RLS by region) and its rules."""
     s3 = stack.client("s3")

@@ -19,11 +19,6 @@ COLUMNS = [{"Name": "region", "Type": "STRING"}, {"Name": "product", "Type": "ST
 
 
 @pytest.fixture(scope="module")
-def qs(stack):
-    return stack.client("quicksight")
-
-
-@pytest.fixture(scope="module")
 def bucket(stack, unique):
     name = unique("qs-data")
     stack.client("s3").create_bucket(Bucket=name)

@@ -9,11 +9,6 @@ from test_quicksight_data import (ACCOUNT, ARN, COLUMNS, plane, run_athena, s3_d
 
 
 @pytest.fixture(scope="module")
-def qs(stack):
-    return stack.client("quicksight")
-
-
-@pytest.fixture(scope="module")
 def bucket(stack, unique):
     name = unique("qs-bad")
     stack.client("s3").create_bucket(Bucket=name)

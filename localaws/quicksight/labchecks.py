@@ -258,9 +258,10 @@ def _calculated_fields(definition: dict) -> dict[str, str]:
     return found
 
 
-def _delete_dataset(qs, account: str, dataset_id: str) -> None:
+def _delete_if_there(delete, **ids) -> None:
+    """``delete(AwsAccountId=..., **ids)`` of an earlier run; nothing to do if it is not there."""
     try:
-        qs.delete_data_set(AwsAccountId=account, DataSetId=dataset_id)
+        delete(**ids)
     except Exception as exc:
         if _code(exc) != "ResourceNotFoundException":
             raise
@@ -360,8 +361,8 @@ def run_datasets(stack, rules: list[dict], rules_dataset: dict, sales_dataset: d
     run.calculated = _calculated_fields(sales_dataset)
     run.import_mode = sales_dataset.get("ImportMode")
 
-    _delete_dataset(qs, account, sales_id)         # the sales data set points at the rules: it goes first
-    _delete_dataset(qs, account, rules_id)
+    _delete_if_there(qs.delete_data_set, AwsAccountId=account, DataSetId=sales_id)         # the sales data set points at the rules: it goes first
+    _delete_if_there(qs.delete_data_set, AwsAccountId=account, DataSetId=rules_id)
     run.rules_columns = write_rules(stack, rules)
     for what, definition in (("rules", rules_dataset), ("sales", sales_dataset)):
         try:
@@ -661,14 +662,6 @@ def _by_category(rows: list[dict], chart: Chart) -> dict[str, float]:
     return out
 
 
-def _delete_dashboard(qs, account: str, dashboard_id: str) -> None:
-    try:
-        qs.delete_dashboard(AwsAccountId=account, DashboardId=dashboard_id)
-    except Exception as exc:
-        if _code(exc) != "ResourceNotFoundException":
-            raise
-
-
 def _embed_url(stack, dashboard_id: str, user: str) -> str:
     return stack.client("quicksight").generate_embed_url_for_registered_user(
         AwsAccountId=stack.account_id, UserArn=user_arn(stack, user), SessionLifetimeInMinutes=15,
@@ -768,7 +761,7 @@ def run_dashboard(stack, dashboard: dict, use_browser: bool = True) -> Dashboard
     definition = dashboard.get("Definition") or {}
     run.permissions = list(dashboard.get("Permissions") or [])
     run.chart, run.control = find_chart(definition), find_month_control(definition)
-    _delete_dashboard(qs, account, dashboard_id)
+    _delete_if_there(qs.delete_dashboard, AwsAccountId=account, DashboardId=dashboard_id)
     try:
         qs.create_dashboard(AwsAccountId=account, **{k: v for k, v in dashboard.items() if k != "AwsAccountId"})
     except Exception as exc:
