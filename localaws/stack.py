@@ -42,6 +42,7 @@ from .flink.api import FlinkPlane
 from .glue.api import GluePlane
 from .kafka.api import KafkaPlane
 from .kinesis.api import KinesisPlane
+from .lakeformation.api import LakeFormationPlane
 from .opensearch.api import OpenSearchPlane
 from .quicksight.api import QuickSightPlane
 from .redshift.api import RedshiftPlane
@@ -49,7 +50,7 @@ from .redshift.api import RedshiftPlane
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
                                    RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane, GluePlane,
-                                   DataBrewPlane, QuickSightPlane)
+                                   DataBrewPlane, QuickSightPlane, LakeFormationPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account
 

@@ -8,6 +8,7 @@
   drivers);
 - ``s3``: reads, writes, listings and the byte meter (``core/s3.py``);
 - ``principals``: who signed a request (``core/principals.py``);
+- ``lake``: Lake Formation's state and decisions, asked by every engine (``core/lake.py``);
 - ``clock``: the time stand-ins reason with (``core/clock.py``);
 - ``processes``: starts child processes and ends them by PID (``core/processes.py``);
 - ``work_dir``: a private scratch folder, deleted when the stack stops.
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
+from .lake import LakePolicy
 from .plane import Registry
 from .principals import ADMIN_KEY, ADMIN_SECRET, Principals
 from .processes import ProcessTracker
@@ -42,6 +44,7 @@ class Context:
     registry: Registry = field(default_factory=Registry)
     s3: S3 = field(init=False)
     principals: Principals = field(init=False)
+    lake: LakePolicy = field(init=False)
     _clients: dict = field(default_factory=dict, init=False, repr=False)
     _lock: Any = field(default_factory=threading.Lock, init=False, repr=False)
     _boto: Any = field(default=None, init=False, repr=False)
@@ -49,6 +52,7 @@ class Context:
     def __post_init__(self):
         self.principals = Principals(self.account_id, self.client)
         self.s3 = S3(self.endpoint, self.region, lambda key: self.client("s3", access_key=key))
+        self.lake = LakePolicy(self)
 
     # -- clients -------------------------------------------------------------
     def client(self, service: str, principal: str | None = None, *, access_key: str | None = None,
