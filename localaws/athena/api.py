@@ -27,6 +27,10 @@ plane answers the query-execution operations with a real engine instead
   timings are the measured ones.
 - The catalog API (``ListDataCatalogs``, ``ListDatabases``,
   ``GetTableMetadata``...) reads the Glue Data Catalog (``metadata.py``).
+- Lake Formation: each execution records who started it (the ARN of the
+  key that signed StartQueryExecution) and its statement runs as that
+  principal: governed tables show it only its granted columns and rows
+  (``engine.py``), and the catalog API reads Glue as the caller.
 """
 from __future__ import annotations
 
@@ -76,6 +80,8 @@ class Execution:
     update_count: int | None = None
     manifest: str | None = None
     catalog_version: int = 0             # the plane's catalog version the query ran against
+    principal: str | None = None         # the ARN of who started it (Lake Formation decides with it)
+    governed: bool = False               # it read a table Lake Formation restricts for that principal
     connection: object = None
     cancel_reason: str | None = None
     future: Future | None = None
@@ -237,7 +243,8 @@ class AthenaPlane(Plane):
                        output_location=location if location.endswith("/") else location + "/",
                        parameters=list(p.get("ExecutionParameters") or []),
                        cutoff=config.get("BytesScannedCutoffPerQuery"),
-                       reuse_config=p.get("ResultReuseConfiguration"))
+                       reuse_config=p.get("ResultReuseConfiguration"),
+                       principal=req.principal.arn if req.principal is not None else None)
         ex.marks["submitted"] = started
         minutes = ex.reuse_minutes
         if minutes is not None and not 0 <= minutes <= MAX_REUSE_MINUTES:
@@ -267,7 +274,9 @@ class AthenaPlane(Plane):
     def _reusable(self, ex: Execution) -> Execution | None:
         """The latest result ``ex`` may reuse: a SELECT with the same text (and parameters), catalog,
         database, work group and result location, younger than MaxAgeInMinutes, and no table
-        changed through Athena since it ran."""
+        changed through Athena since it ran. Locally a result is reused only by the principal
+        whose query produced it, and never when Lake Formation restricted what that query read:
+        a kept result must not outlive a revoked grant."""
         minutes = ex.reuse_minutes
         if minutes is None:
             return None
@@ -276,7 +285,8 @@ class AthenaPlane(Plane):
                 if e.state == "SUCCEEDED" and e.substatement == "SELECT" and e.query == ex.query
                 and e.parameters == ex.parameters and e.catalog.lower() == ex.catalog.lower()
                 and e.database == ex.database and e.work_group == ex.work_group
-                and e.output_location == ex.output_location]
+                and e.output_location == ex.output_location and e.principal == ex.principal
+                and not e.governed]
         fresh = [e for e in same if e.catalog_version == self.catalog_version
                  and now - e.marks["completed"] <= minutes * 60]
         return max(fresh, key=lambda e: e.marks["completed"], default=None)
@@ -330,7 +340,8 @@ class AthenaPlane(Plane):
         statement = Statement(sql, ex.database, duckdb=self.duckdb(), client=self.ctx.client, s3=self.s3,
                               access_key=key, query_id=ex.id, output_location=ex.output_location,
                               scratch=self.ctx.work_dir, on_connection=lambda con: setattr(ex, "connection", con),
-                              cancelled=lambda: ex.cancel_reason)
+                              cancelled=lambda: ex.cancel_reason, principal=ex.principal,
+                              lake=getattr(self.ctx, "lake", None))
         try:
             result = statement.run()
             ex.marks["planned"] = statement.planned or time.monotonic()
@@ -341,7 +352,7 @@ class AthenaPlane(Plane):
             finally:
                 result.close()
         finally:
-            ex.files_opened = statement.files_opened
+            ex.files_opened, ex.governed = statement.files_opened, statement.governed
 
     def _check_output_bucket(self, location: str) -> None:
         """Athena checks the result bucket before a statement changes anything."""
@@ -504,7 +515,14 @@ class AthenaPlane(Plane):
 
     # -- the catalog API: metadata.py answers from Glue (or a LAMBDA catalog's connector)
     def _catalogs(self, req) -> Catalogs:
-        return Catalogs(self.ctx.client("glue"), list(self._backend(req.region).data_catalogs.values()),
+        """The catalog API reads Glue as the caller (signed with its own key), so that Lake
+        Formation shows it only the databases, tables and columns it may describe."""
+        lake, principal = getattr(self.ctx, "lake", None), req.principal
+        if lake is not None and principal is not None and not lake.is_admin(principal.arn) and req.access_key:
+            glue = self.ctx.client("glue", access_key=req.access_key)
+        else:
+            glue = self.ctx.client("glue")
+        return Catalogs(glue, list(self._backend(req.region).data_catalogs.values()),
                         self.ctx.account_id, self.ctx.client)
 
     list_data_catalogs = _catalog_api("ListDataCatalogs")

@@ -14,7 +14,9 @@ is a call to the AWS Glue API.
   the missing ones.
 - ``DESCRIBE``, ``SHOW DATABASES | TABLES | VIEWS | PARTITIONS | COLUMNS``,
   ``SHOW CREATE TABLE | VIEW`` and the tables of ``information_schema``:
-  the catalog read back.
+  the catalog read back, as the query's principal may see it under Lake
+  Formation: only the databases and tables it may describe, only the columns
+  it may select (``visible_table``).
 
 sqlglot parses the statement (dialect ``athena``); ``CREATE EXTERNAL TABLE``
 reads the parsed properties: columns and types, ``PARTITIONED BY``, ``ROW
@@ -27,15 +29,16 @@ client, its S3, catalog lookups and the query runner), and returns a
 """
 from __future__ import annotations
 
+import copy
 import re
 
 from sqlglot import exp
 
 from localaws.core.s3 import folder
-from . import dialect
+from . import catalog, dialect
 from .catalog import (SERDES, Partition, add_partitions, decode_view, encode_view, hive_type, partition_location,
                       table_input)
-from .errors import QueryFailed, DDL_FAILED
+from .errors import QueryFailed, DDL_FAILED, lake_access_denied
 from .results import Result, athena_type
 from .sources import list_files, s3_location
 
@@ -131,6 +134,7 @@ def create_database(stmt, tree: exp.Create) -> Result:
 def create_table(stmt, tree: exp.Create) -> Result:
     db, name, table = external_table(tree, stmt.database)
     stmt.require_database(db)
+    stmt.require_on_database(db, "CREATE_TABLE")
     location = table["StorageDescriptor"]["Location"]
     if not location:
         raise QueryFailed("SYNTAX_ERROR", "External tables need a LOCATION 's3://...'", error_type=DDL_FAILED)
@@ -158,6 +162,7 @@ def create_view(stmt, tree: exp.Create) -> Result:
     """Run the view's query with no rows (only its columns and types are needed) and store it."""
     db, name = stmt.table_ref(tree.this)
     stmt.require_database(db)
+    stmt.require_on_database(db, "CREATE_TABLE")
     query_sql = tree.expression.sql(dialect="athena")
     query = stmt.parse(query_sql)
     if isinstance(query, exp.Select):
@@ -184,6 +189,8 @@ def drop(stmt, tree: exp.Drop) -> Result:
     node = tree.this or (tree.args.get("tables") or [None])[0]
     if kind in ("DATABASE", "SCHEMA"):
         name = node.name.lower()
+        if stmt.lake is not None and stmt.database_exists(name):
+            stmt.require_on_database(name, "DROP")
         try:
             tables = glue.get_tables(DatabaseName=name)["TableList"]
             if tables and not tree.args.get("cascade"):
@@ -196,6 +203,15 @@ def drop(stmt, tree: exp.Drop) -> Result:
                                   error_type=DDL_FAILED) from None
         return Result("DDL", substatement="DROP_DATABASE")
     db, name = stmt.table_ref(node)
+    if stmt.lake is not None:       # a governed table needs DROP; one it cannot see is not there
+        try:
+            stmt.load_table(db, name)
+        except QueryFailed:
+            if tree.args.get("exists"):
+                return Result("DDL", substatement="DROP_TABLE")
+            raise QueryFailed("TABLE_NOT_FOUND", f"Table {db}.{name} does not exist",
+                              error_type=DDL_FAILED) from None
+        stmt.require(db, name, "DROP")
     try:
         glue.delete_table(DatabaseName=db, Name=name)   # external data stays in S3
     except glue.exceptions.EntityNotFoundException:
@@ -212,6 +228,7 @@ def alter(stmt, tree: exp.Alter) -> Result:
     """ALTER TABLE ... ADD [IF NOT EXISTS] PARTITION (...) [LOCATION '...'] | DROP PARTITION (...)."""
     db, name = stmt.table_ref(tree.this)
     table = stmt.load_table(db, name)
+    stmt.require(db, name, "ALTER")
     keys = [c for c, _ in table.partition_keys]
     for action in tree.args.get("actions", []):
         if isinstance(action, exp.AddPartition):
@@ -252,6 +269,7 @@ def msck(stmt, db: str, name: str) -> Result:
     """MSCK REPAIR TABLE: find ``key=value/`` folders under the table's LOCATION
     and add the partitions the catalog does not have yet."""
     table = stmt.load_table(db, name)
+    stmt.require(db, name, "ALTER")
     keys = [c for c, _ in table.partition_keys]
     base = folder(table.location)
     prefix = s3_location(base)[1]
@@ -275,12 +293,35 @@ def msck(stmt, db: str, name: str) -> Result:
 # --------------------------------------------------------------------------
 # Reading the catalog back
 # --------------------------------------------------------------------------
+def visible_table(stmt, db: str, raw: dict) -> dict:
+    """The Glue table ``raw`` as the statement's principal may see it under Lake Formation:
+    only the columns it may select, and without the ``spark.sql.sources.schema*``
+    properties (which spell out every column) unless it may select them all, as
+    Glue's GetTable answers it:
+    https://docs.aws.amazon.com/lake-formation/latest/dg/limitations.html"""
+    if stmt.lake is None:
+        return raw
+    table = catalog.glue_table(raw)
+    access = stmt.table_access(db, table.name.lower(), table)
+    if access is None or access.columns is None:
+        return raw
+    shown = {c.lower() for c in access.columns}
+    raw = copy.deepcopy(raw)
+    sd = raw.setdefault("StorageDescriptor", {})
+    sd["Columns"] = [c for c in sd.get("Columns", []) if c["Name"].lower() in shown]
+    raw["PartitionKeys"] = [c for c in raw.get("PartitionKeys", []) if c["Name"].lower() in shown]
+    raw["Parameters"] = {k: v for k, v in (raw.get("Parameters") or {}).items()
+                         if not k.startswith("spark.sql.sources.schema")}
+    return raw
+
+
 def describe(stmt, db: str, name: str) -> Result:
     table = stmt.load_table(db, name)
-    rows = [[f"{c:<20}\t{t:<20}\t"] for c, t in table.columns + table.partition_keys]
-    if table.partition_keys:
+    columns, keys = stmt.visible_columns(db, table)
+    rows = [[f"{c:<20}\t{t:<20}\t"] for c, t in columns + keys]
+    if keys:
         rows += [[""], ["# Partition Information"], [f"{'# col_name':<20}\t{'data_type':<20}\t"], [""]]
-        rows += [[f"{c:<20}\t{t:<20}\t"] for c, t in table.partition_keys]
+        rows += [[f"{c:<20}\t{t:<20}\t"] for c, t in keys]
     return Result("DDL", [("col_name", "varchar")], rows, substatement="DESCRIBE_TABLE")
 
 
@@ -293,6 +334,8 @@ def show(stmt, rest: str) -> Result:
     if what in ("DATABASES", "SCHEMAS"):
         names = sorted(d["Name"] for page in glue.get_paginator("get_databases").paginate()
                        for d in page["DatabaseList"])
+        if stmt.lake is not None:
+            names = [n for n in names if stmt.lake.database_visible(stmt.principal, n)]
         return Result("DDL", [("database_name", "varchar")], [[n] for n in names], substatement="SHOW_DATABASES")
     if what in ("TABLES", "VIEWS"):
         db = words[2].lower() if len(words) > 2 and words[1].upper() in ("IN", "FROM") else stmt.database
@@ -302,13 +345,17 @@ def show(stmt, rest: str) -> Result:
                   for t in page["TableList"]]
         if what == "VIEWS":
             tables = [t for t in tables if t.get("TableType") == "VIRTUAL_VIEW"]
+        tables = [t for t in tables if stmt.may_describe(db, t)]
         names = sorted(t["Name"] for t in tables)
         if pattern:
             regex = re.compile("^" + pattern.group(1).replace("*", ".*") + "$", re.I)
             names = [n for n in names if regex.match(n)]
         return Result("DDL", [("tab_name", "varchar")], [[n] for n in names], substatement="SHOW_TABLES")
     if what == "PARTITIONS" and len(words) > 1:
-        table = stmt.load_table(*stmt.table_ref(exp.to_table(words[1])))
+        ref = stmt.table_ref(exp.to_table(words[1]))
+        table = stmt.load_table(*ref)
+        if stmt.table_access(*ref, table) is not None:
+            return governed_partitions(stmt, *ref, table)
         lines = sorted("/".join(f"{k}={p.values[k]}" for k, _ in table.partition_keys) for p in table.partitions)
         return Result("DDL", [("partition", "varchar")], [[x] for x in lines], substatement="SHOW_PARTITIONS")
     if what == "COLUMNS" and len(words) > 2:
@@ -321,21 +368,38 @@ def show(stmt, rest: str) -> Result:
     raise QueryFailed("NOT_SUPPORTED", f"SHOW {rest} is not supported locally")
 
 
+def governed_partitions(stmt, db: str, name: str, table) -> Result:
+    """SHOW PARTITIONS of a table Lake Formation restricts for the caller: the values of its
+    visible partition columns in the rows it may read (nothing of the rows it may not)."""
+    access = stmt.table_access(db, name, table)
+    if not access.select:
+        raise lake_access_denied(name)
+    keys = [k for k, _ in stmt.visible_columns(db, table)[1]]
+    if not keys:
+        return Result("DDL", [("partition", "varchar")], [], substatement="SHOW_PARTITIONS")
+    listed = ", ".join(f'"{k}"' for k in keys)
+    _, _, rows = stmt.execute_query(stmt.parse(f'SELECT DISTINCT {listed} FROM "{db}"."{name}"'))
+    values = zip(*(rows.column(i).to_pylist() for i in range(len(keys))))
+    lines = sorted("/".join(f"{k}={v}" for k, v in zip(keys, row)) for row in values)
+    return Result("DDL", [("partition", "varchar")], [[x] for x in lines], substatement="SHOW_PARTITIONS")
+
+
 def show_columns(stmt, words: list[str]) -> Result:
     """SHOW COLUMNS {FROM|IN} [db.]table [{FROM|IN} db]: the column names (partition
     columns last), padded to 20 characters as Hive prints them."""
     ref = exp.to_table(words[0].replace("`", ""))
     if len(words) > 2 and words[1].upper() in ("FROM", "IN"):
         ref.set("db", exp.to_identifier(words[2].replace("`", "")))
-    table = stmt.load_table(*stmt.table_ref(ref))
-    return Result("DDL", [("field", "varchar")], [[f"{c:<20}"] for c, _ in table.columns + table.partition_keys],
+    db, name = stmt.table_ref(ref)
+    columns, keys = stmt.visible_columns(db, stmt.load_table(db, name))
+    return Result("DDL", [("field", "varchar")], [[f"{c:<20}"] for c, _ in columns + keys],
                   substatement="SHOW_COLUMNS")
 
 
 def glue_table(stmt, db: str, name: str) -> dict:
     """The Glue table ``db.name`` as GetTable returns it (TABLE_NOT_FOUND as Athena says it)."""
     stmt.load_table(db, name)          # fails as a query would: schema or table not found
-    return stmt.glue.get_table(DatabaseName=db, Name=name)["Table"]
+    return visible_table(stmt, db, stmt.glue.get_table(DatabaseName=db, Name=name)["Table"])
 
 
 def show_create_table(stmt, db: str, name: str) -> Result:
@@ -429,6 +493,8 @@ def information_schema(stmt, name: str, schemas: set[str] | None = None):
     glue = stmt.glue
     databases = sorted(d["Name"] for page in glue.get_paginator("get_databases").paginate()
                        for d in page["DatabaseList"])
+    if stmt.lake is not None:       # Lake Formation: what the principal may see, nothing else
+        databases = [db for db in databases if stmt.lake.database_visible(stmt.principal, db)]
     rows = []
     if name == "schemata":
         rows = [["awsdatacatalog", db] for db in sorted(databases + ["information_schema"])]
@@ -437,7 +503,8 @@ def information_schema(stmt, name: str, schemas: set[str] | None = None):
             continue
         for page in glue.get_paginator("get_tables").paginate(DatabaseName=db):
             for t in sorted(page["TableList"], key=lambda t: t["Name"]):
-                rows += information_rows(name, db, t)
+                if stmt.may_describe(db, t):
+                    rows += information_rows(name, db, visible_table(stmt, db, t))
     columns = INFORMATION_SCHEMA[name]
     types = {"ordinal_position": pa.int64()}
     return pa.table({c: pa.array([r[i] for r in rows], types.get(c, pa.string())) for i, c in enumerate(columns)})

@@ -24,6 +24,20 @@ Athena's SQL dialect is Trino's (engine version 3). A statement goes through:
 
 Athena's ``information_schema`` (schemata, tables, columns, views) is the
 Glue catalog again, read as tables (``ddl.information_schema``).
+
+**Lake Formation.** Each statement runs as the principal who started it.
+A table Lake Formation governs (``localaws/core/lake.py``) is read the way
+Athena reads it through Lake Formation: a table the principal may not see
+does not exist for it (TABLE_NOT_FOUND, as for a missing one), one it may
+describe but not SELECT fails the query (*Insufficient Lake Formation
+permission(s)*), and otherwise the table becomes a DuckDB view of only its
+granted columns and only the rows of its data cells filters
+(:meth:`Statement.restrict`). A column it may not see then "cannot be
+resolved", exactly as a column that does not exist; ``SELECT *``,
+aggregates, joins, views, CTAS, INSERT INTO and UNLOAD all read the
+restricted view, and the catalog statements (SHOW, DESCRIBE,
+information_schema) list only what it may describe.
+https://docs.aws.amazon.com/athena/latest/ug/security-athena-lake-formation.html
 """
 from __future__ import annotations
 
@@ -38,7 +52,8 @@ from sqlglot import exp
 from localaws.core.limits import duckdb_config
 from . import catalog, ddl, dialect, federated, writer
 from .catalog import Partition, Table
-from .errors import QueryCancelled, QueryFailed, DDL_FAILED, engine_error, line_column, position_of
+from .errors import (QueryCancelled, QueryFailed, DDL_FAILED, engine_error, lake_access_denied, line_column,
+                     position_of)
 from .results import Result, athena_type, declared_text_types
 from .sources import Source, duck_type, ident, sql_literal
 
@@ -84,13 +99,17 @@ class Statement:
     hears of each cursor opened (to interrupt it), ``cancelled()`` says why
     the query must stop, if it must.
 
+    ``principal`` is the ARN of who started the query and ``lake`` the stack's
+    Lake Formation policy (``core/lake.py``; None: nothing is governed).
+
     Afterwards ``planned`` is when planning ended (tables found, partitions
     pruned, files listed) and ``tables`` the catalog tables it loaded.
     (One statement, one ``Statement``: its table lookups are kept for it.)
     """
 
     def __init__(self, sql: str, database: str, *, duckdb, client, s3, access_key: str, query_id: str,
-                 output_location: str, scratch: str | None = None, on_connection=None, cancelled=None):
+                 output_location: str, scratch: str | None = None, on_connection=None, cancelled=None,
+                 principal: str | None = None, lake=None):
         self.sql, self.database, self.duckdb = sql, database or "default", duckdb
         self.client, self.glue, self.s3 = client, client("glue"), s3
         self.fs, self.reader = s3.filesystem(access_key), s3.client(access_key)
@@ -101,6 +120,10 @@ class Statement:
         self.views: dict[str, list[str]] = {}   # alias in the query -> the DuckDB views it names
         self.planned: float | None = None
         self.tables: dict[tuple[str, str], Table] = {}     # (db, name) -> the table, as loaded
+        self.principal = principal
+        self.lake = lake if lake is not None and principal is not None and not lake.is_admin(principal) else None
+        self.access: dict[tuple[str, str], object] = {}   # (db, name) -> its TableAccess, when governed
+        self.governed = False          # did the statement read a table Lake Formation restricts?
 
     def check(self) -> None:
         """Stop when the query was cancelled (user or cutoff): between files, and
@@ -190,6 +213,14 @@ class Statement:
             raise QueryFailed("TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{db}.{name}' does not exist",
                               line=line, column=col) from None
         table = catalog.glue_table(raw)
+        access = self.table_access(db, name, table)
+        if access is not None and not (access.describe or access.select):
+            # What the caller may not see does not exist for it (nothing says it does).
+            line, col = position_of(self.sql, node_sql or name)
+            if not self.database_exists(db):
+                raise QueryFailed("SCHEMA_NOT_FOUND", f"Schema '{db}' does not exist", line=line, column=col)
+            raise QueryFailed("TABLE_NOT_FOUND", f"Table 'awsdatacatalog.{db}.{name}' does not exist",
+                              line=line, column=col)
         if table.partition_keys:
             projected = catalog.projected_partitions(table)
             if projected is not None:
@@ -204,11 +235,110 @@ class Statement:
         return table
 
     def database_exists(self, db: str) -> bool:
+        """Whether the database exists for this query's principal (Lake Formation may hide it)."""
         try:
             self.glue.get_database(Name=db)
-            return True
         except self.glue.exceptions.EntityNotFoundException:
             return False
+        return self.lake is None or self.lake.database_visible(self.principal, db)
+
+    # -- Lake Formation --------------------------------------------------------
+    def table_access(self, db: str, name: str, table: Table | None = None):
+        """What Lake Formation lets this query's principal do with ``db.name``: its
+        ``TableAccess`` (``core/lake.py``), or None when nothing restricts it (no
+        governed table, or the administrator). Asked once per table and statement."""
+        if self.lake is None:
+            return None
+        access = self.lake_access(db, name, table)
+        everything = (access.select and access.describe and access.columns is None
+                      and not row_filter_of(access) and not getattr(access, "cells", None))
+        return None if everything else access
+
+    def lake_access(self, db: str, name: str, table: Table | None = None):
+        """Lake Formation's ``TableAccess`` for this query's principal (``self.lake`` is set)."""
+        if (db, name) not in self.access:
+            table = table or self.tables.get((db, name))
+            columns = [c for c, _ in table.columns + table.partition_keys] if table is not None else []
+            self.access[(db, name)] = self.lake.table_access(self.principal, db, name, columns)
+        return self.access[(db, name)]
+
+    def require(self, db: str, name: str, permission: str) -> None:
+        """A statement that changes a table (INSERT, ALTER, DROP) needs that Lake Formation
+        permission on it when it is governed; a table the principal cannot see is not found."""
+        if self.lake is None:
+            return
+        table = self.load_table(db, name)
+        held = getattr(self.lake_access(db, name, table), "permissions", None)
+        if held is not None and permission not in held:
+            raise lake_access_denied(name)
+
+    def require_on_database(self, db: str, permission: str) -> None:
+        """CREATE TABLE / VIEW / CTAS (``CREATE_TABLE``) and DROP DATABASE (``DROP``) in a
+        database Lake Formation governs need that permission on the database."""
+        if self.lake is not None and permission not in self.lake.database_permissions(self.principal, db):
+            raise lake_access_denied(db)
+
+    def visible_columns(self, db: str, table: Table) -> tuple[list, list]:
+        """(data columns, partition keys) of ``table`` that this query's principal may see."""
+        access = self.table_access(db, table.name.lower(), table)
+        if access is None or access.columns is None:
+            return table.columns, table.partition_keys
+        shown = {c.lower() for c in access.columns}
+        return ([c for c in table.columns if c[0] in shown], [k for k in table.partition_keys if k[0] in shown])
+
+    def may_describe(self, db: str, raw: dict) -> bool:
+        """Whether this query's principal may see the Glue table ``raw`` of ``db`` (SHOW TABLES...)."""
+        if self.lake is None:
+            return True
+        table = catalog.glue_table(raw)
+        access = self.table_access(db, table.name.lower(), table)
+        return access is None or access.describe or access.select
+
+    def restrict(self, con, db: str, table: Table, view: str, access) -> str:
+        """A DuckDB view over ``view`` (the whole table) with only what ``access`` grants:
+        the rows its row filter keeps (a filter may use any column of the table, visible
+        or not), then the visible columns in table order; a column that only some of the
+        principal's data cells filters include shows NULL in the rows of the others
+        (``access.cells``). Filters are Athena SQL, translated like any query.
+        Returns the new view's name."""
+        data, keys = self.visible_columns(db, table)
+        visible = [c for c, _ in data + keys]
+        if not visible:
+            raise lake_access_denied(table.name)
+        condition = row_filter_of(access)
+        cells = {c.lower(): condition_of(f) for c, f in (getattr(access, "cells", None) or {}).items()}
+        quoted = {v: '"' + v.replace('"', '""') + '"' for v in visible}
+        items = [f"CASE WHEN ({cells[v]}) THEN {quoted[v]} END AS {quoted[v]}" if cells.get(v) else quoted[v]
+                 for v in visible]
+        query = f"SELECT {', '.join(items)} FROM {ident(view)} AS __lf"
+        try:
+            tree = sqlglot.parse_one(query + (f" WHERE {condition}" if condition else ""), read="athena")
+            tree = dialect.rewrite(tree, {"__lf": self.view_columns_of(con, view)}, "")
+        except (QueryFailed, sqlglot.errors.ParseError):
+            # A filter that no longer fits the table (a column dropped since): show nothing.
+            tree = sqlglot.parse_one(f"SELECT {', '.join(quoted.values())} FROM {ident(view)} AS __lf "
+                                     "WHERE FALSE", read="athena")
+        dialect.define(con, tree)
+        restricted = f"{view}__lf"
+        con.execute(f"CREATE TEMP VIEW {ident(restricted)} AS {tree.sql(dialect='duckdb')}")
+        self.governed = True
+        return restricted
+
+    @staticmethod
+    def view_columns_of(con, view: str) -> dict:
+        rel = con.sql(f"SELECT * FROM {ident(view)}")
+        return {n.lower(): dialect.dtype(str(t)) for n, t in zip(rel.columns, rel.types)}
+
+    def refuse_table_functions(self, tree: exp.Expression) -> None:
+        """Under Lake Formation a query reads tables through the catalog only: DuckDB's own
+        table functions (``query()``, ``read_parquet()``, ``duckdb_views()``), which Athena
+        does not have, could read around the restricted views."""
+        for node in tree.find_all(exp.Table):
+            if not node.name and isinstance(node.this, exp.Func):
+                name = node.this.sql_name() if not isinstance(node.this, exp.Anonymous) else node.this.name
+                line, col = position_of(self.sql, name) if name else (None, None)
+                raise QueryFailed("FUNCTION_NOT_FOUND", f"Table function '{name.lower()}' not registered",
+                                  line=line, column=col)
 
     def require_database(self, db: str) -> None:
         if not self.database_exists(db):
@@ -229,6 +359,8 @@ class Statement:
             raise QueryFailed("VIEW_IS_RECURSIVE", "View is recursive")
         if depth == 0:
             self.views = {}
+        if self.lake is not None:
+            self.refuse_table_functions(tree)
         cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
         for node in list(tree.find_all(exp.Table)):
             if not node.name or (not node.db and node.name.lower() in cte_names):
@@ -252,15 +384,22 @@ class Statement:
                 self.use_view(node, view, alias)
                 continue
             table = self.load_table(db, name, node_sql=node.name)
+            access = self.table_access(db, name, table)
+            if access is not None and not access.select:
+                raise lake_access_denied(name)
             if table.view_sql is not None:
+                # Athena runs a view with the permissions of whoever queries it: its tables are
+                # checked (and restricted) for this principal as if the query named them.
                 sub = self.expand(self.parse(table.view_sql), con, depth + 1)
                 node.replace(exp.Subquery(this=sub, alias=exp.TableAlias(this=exp.to_identifier(alias))))
                 continue
-            partitions = self.prune(table, node, con) if table.partition_keys else None
+            partitions = self.prune(table, node, con, access) if table.partition_keys else None
             source = Source(table, partitions, s3=self.s3, fs=self.fs, reader=self.reader, check=self.check)
             self.files_opened += source.files_opened
             view = f"__t{abs(hash((db, name, id(node)))) % 10**8}"
             source.register(con, view)
+            if access is not None:
+                view = self.restrict(con, db, table, view, access)
             self.use_view(node, view, alias)
         if depth == 0:
             tree = dialect.rewrite(tree, self.view_columns(con), self.sql)
@@ -287,26 +426,43 @@ class Statement:
                     merged[name.lower()] = kind if same else None
         return columns
 
-    def prune(self, table: Table, node: exp.Table, con) -> list[Partition]:
+    def prune(self, table: Table, node: exp.Table, con, access=None) -> list[Partition]:
         """Keep the partitions that the WHERE conditions on partition columns can match.
 
         This is what makes partitioning pay on Athena: a query filtering on
-        ``month = 1`` never lists nor reads the other months' files.
+        ``month = 1`` never lists nor reads the other months' files. Under Lake
+        Formation only the visible partition columns count, and the conditions
+        of the principal's row filter on partition columns prune too.
         """
         partitions = table.partitions
         select = node.find_ancestor(exp.Select)
         where = select.args.get("where") if select is not None else None
-        if not partitions or where is None:
+        condition = row_filter_of(access) if access is not None else None
+        if not partitions or (where is None and not condition):
             return partitions
         keys = {c for c, _ in table.partition_keys}
+        if access is not None and access.columns is not None:
+            keys &= {c.lower() for c in access.columns}
         alias = (node.alias or table.name).lower()
-        conjuncts = list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
+        conjuncts = []
+        if where is not None:
+            conjuncts += list(where.this.flatten()) if isinstance(where.this, exp.And) else [where.this]
         usable = []
         for cond in conjuncts:
             columns = list(cond.find_all(exp.Column))
             if columns and all(c.name.lower() in keys and (not c.table or c.table.lower() == alias)
                                for c in columns) and not cond.find(exp.Subquery):
                 usable.append(cond.copy())
+        if condition:
+            every_key = {c for c, _ in table.partition_keys}
+            try:
+                parsed = sqlglot.parse_one(condition, read="athena")
+            except sqlglot.errors.ParseError:
+                parsed = None
+            for cond in (list(parsed.flatten()) if isinstance(parsed, exp.And) else [parsed] if parsed else []):
+                columns = list(cond.find_all(exp.Column))
+                if columns and all(c.name.lower() in every_key for c in columns) and not cond.find(exp.Subquery):
+                    usable.append(cond.copy())
         if not usable:
             return partitions
         for cond in usable:
@@ -394,6 +550,17 @@ class Statement:
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
+def row_filter_of(access) -> str | None:
+    """The row filter of a ``TableAccess`` as SQL, None when it keeps every row."""
+    return condition_of(getattr(access, "row_filter", None))
+
+
+def condition_of(text: str | None) -> str | None:
+    """A Lake Formation filter expression, None when it keeps every row (empty or ``TRUE``)."""
+    condition = (text or "").strip()
+    return None if not condition or condition.upper() == "TRUE" else condition
+
+
 def unqualify_columns(tree: exp.Expression, db: str, name: str) -> None:
     """``db.table.column`` (and ``catalog.db.table.column``) become ``table.column``,
     as DuckDB sees the table under its plain name."""

@@ -21,6 +21,7 @@ from localaws.core.errors import AWSError
 
 USER, SYSTEM = 2, 1
 USER_ERROR, DATA_ERROR, DDL_FAILED, SYNTAX, INTERNAL, EXHAUSTED = 1000, 1001, 1003, 1006, 100, 0
+PERMISSION = 1500          # "Permission error" in the error catalog
 ENGINE_INTERNAL, NOT_SUPPORTED, BAD_ARGUMENT = 200, 1200, 1106
 TABLE_MISSING, ENTITY_MISSING, FUNCTION_MISSING = 1110, 1301, 1303
 
@@ -52,6 +53,21 @@ class QueryFailed(Exception):
         self.reason = f"{name}: {where}{message}"
         self.error_type = ERROR_TYPES.get(name, USER_ERROR) if error_type is None else error_type
         self.category = category
+
+
+def lake_access_denied(table: str) -> QueryFailed:
+    """A query that reads a table Lake Formation lets the caller see but not SELECT from.
+
+    Athena's service reports it without an engine error name, e.g. *Insufficient
+    permissions to execute the query. Insufficient Lake Formation permission(s) on
+    orders* (the table's own name, which the caller could already describe):
+    https://docs.aws.amazon.com/athena/latest/ug/lf-athena-limitations.html
+    """
+    failure = QueryFailed("PERMISSION_DENIED", "", error_type=PERMISSION)
+    failure.reason = ("Insufficient permissions to execute the query. "
+                      f"Insufficient Lake Formation permission(s) on {table}")
+    failure.args = (failure.reason,)
+    return failure
 
 
 class QueryCancelled(Exception):

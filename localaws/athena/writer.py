@@ -225,6 +225,7 @@ def ctas(stmt, tree: exp.Create) -> Result:
     """CREATE TABLE ... AS SELECT: write the result, then register the table and its partitions."""
     db, name = stmt.table_ref(tree.this if isinstance(tree.this, exp.Table) else tree.this.this)
     stmt.require_database(db)
+    stmt.require_on_database(db, "CREATE_TABLE")
     glue = stmt.glue
     try:
         glue.get_table(DatabaseName=db, Name=name)
@@ -265,6 +266,7 @@ def insert(stmt, tree: exp.Insert) -> Result:
     target = tree.this if isinstance(tree.this, exp.Table) else tree.this.this
     db, name = stmt.table_ref(target)
     table = stmt.load_table(db, name)
+    stmt.require(db, name, "INSERT")
     names, _, result = stmt.execute_query(tree.expression)
     expected = len(table.columns) + len(table.partition_keys)
     if len(names) != expected:

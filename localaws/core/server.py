@@ -18,6 +18,16 @@ The middleware also keeps moto's failure modes away from learners:
 Every request is attributed to the principal of its access key
 (``req.principal``), and the body bytes of every S3 ``GetObject`` answer
 are counted for the key that signed it (``core/s3.py``).
+
+One more check stands in front of S3: data in a location registered with
+Lake Formation (``core/lake.py``) is meant to be read through the engines
+Lake Formation governs (Athena, Glue, Redshift Spectrum), which apply its
+column and row permissions. A direct read of such an object (``GetObject``,
+``HeadObject``, a listing under the location) by a principal that is
+neither a data lake administrator nor allowed ``s3:GetObject`` there by its
+IAM policies gets S3's ``AccessDenied`` (403) and nothing of the object
+(:meth:`Middleware.lake_check`). The stack's own readers (Athena's
+metering keys stand for the account root) are not affected.
 """
 from __future__ import annotations
 
@@ -36,6 +46,16 @@ from werkzeug.serving import make_server
 
 from .errors import AWSError, InternalFailure, not_emulated, render
 from .wire import WireRequest, identify
+
+#: S3 operations that read objects or list their keys: checked against Lake Formation's registrations.
+LAKE_READS = {"GetObject", "HeadObject", "GetObjectAttributes", "SelectObjectContent",
+              "ListObjects", "ListObjectsV2", "ListObjectVersions"}
+
+
+class AccessDenied(AWSError):
+    """S3's answer to a request its caller may not make (REST-XML, HTTP 403)."""
+    status = 403
+
 
 log = logging.getLogger("localaws")
 log.addHandler(logging.NullHandler())   # internals never print into a notebook cell
@@ -96,6 +116,8 @@ class Middleware:
                 req.params = {}
         registry = self.context.registry
         try:
+            if req.service == "s3" and req.operation in LAKE_READS:
+                self.lake_check(req)
             registry.activate(req.service)
             handler = registry.handler(req.service, req.operation)
             if handler is not None:
@@ -125,6 +147,24 @@ class Middleware:
             err = InternalFailure(f"The local stand-in failed on {req.service}:{req.operation}: "
                                   f"{type(exc).__name__}: {exc}", sender_fault=False)
             return self._send(start_response, render(err, req.protocol))
+
+    def lake_check(self, req: WireRequest) -> None:
+        """Refuse a direct S3 read inside a location registered with Lake Formation when
+        ``ctx.lake.location_access`` says the caller may not read it there."""
+        lake = getattr(self.context, "lake", None)
+        if lake is None:
+            return
+        bucket, _, key = req.path.lstrip("/").partition("/")
+        if not bucket:
+            return
+        if req.operation.startswith("List"):
+            key = (req.query.get("prefix") or [""])[0]
+        uri = f"s3://{bucket}/{unquote(key)}" if key else f"s3://{bucket}"
+        if lake.registered(uri) is None:
+            return
+        principal = req.principal
+        if not lake.location_access(principal.arn if principal is not None else None, uri):
+            raise AccessDenied("Access Denied")
 
     def _call_moto(self, app, environ, start_response, req):
         captured = {}

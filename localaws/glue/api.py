@@ -19,9 +19,17 @@ marks):
   the stack's clock) and CONDITIONAL triggers start jobs and crawlers;
   StartWorkflowRun runs a workflow's triggers as one run, with Statistics.
 - **Classifiers** (moto has none): Create/Get/Update/DeleteClassifier.
+- **Lake Formation on the Data Catalog** (``catalog_reads``): for a caller
+  Lake Formation restricts (``localaws/core/lake.py``), GetDatabase(s),
+  GetTable(s), GetTableVersions, GetPartition(s), BatchGetPartition and
+  SearchTables answer only what it may describe: other databases and
+  tables are not found (EntityNotFoundException, as for a missing one), and
+  a table lists only the columns it may select. The administrator and
+  tables Lake Formation does not govern get moto's answers unchanged.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 from localaws.core import Plane, local_hook, moto_hook, moto_property, operation
@@ -369,6 +377,200 @@ class GluePlane(Plane):
         usage = run.usage
         return {"bytes": usage.bytes_read if usage else 0, "requests": usage.requests if usage else 0,
                 "objects": sorted(usage.objects) if usage else []}
+
+    # ================================================================ Lake Formation: catalog reads
+    # Lake Formation filters what the Data Catalog API returns to a principal it governs:
+    # https://docs.aws.amazon.com/lake-formation/latest/dg/limitations.html (GetTable lists only
+    # the columns the caller may access) and, since Lake Formation replaced its access-denied
+    # answers by "not found" ones, a table or database the caller may not see is
+    # EntityNotFoundException: https://docs.aws.amazon.com/lake-formation/latest/dg/error-message-update.html
+    def _restricted(self, req) -> str | None:
+        """The caller's ARN when Lake Formation may restrict what it sees; None for the administrator."""
+        lake = getattr(self.ctx, "lake", None)
+        principal = req.principal
+        if lake is None or principal is None or lake.is_admin(principal.arn):
+            return None
+        return principal.arn
+
+    def _moto_table(self, req, db: str, name: str):
+        """moto's table, or None when it does not exist (moto then answers with its own error)."""
+        try:
+            return self._backend(req.region).get_table(db, name)
+        except Exception:       # noqa: BLE001 - moto's DatabaseNotFound / TableNotFound
+            return None
+
+    def _seen(self, arn: str, db: str, table: dict) -> dict | None:
+        """``table`` (a Table as GetTable returns it) as ``arn`` may see it, or None if it may not."""
+        columns = [c["Name"] for c in (table.get("StorageDescriptor") or {}).get("Columns", [])]
+        columns += [c["Name"] for c in table.get("PartitionKeys", [])]
+        access = self.ctx.lake.table_access(arn, db, table["Name"], columns)
+        if not (access.describe or access.select):
+            return None
+        if access.columns is None:
+            return table
+        shown = set(access.columns)
+        out = dict(table)
+        sd = dict(out.get("StorageDescriptor") or {})
+        if "Columns" in sd:
+            sd["Columns"] = [c for c in sd["Columns"] if c["Name"] in shown]
+            out["StorageDescriptor"] = sd
+        out["PartitionKeys"] = [c for c in out.get("PartitionKeys", []) if c["Name"] in shown]
+        # Spark's table properties spell out every column: dropped unless all are visible.
+        out["Parameters"] = {k: v for k, v in (out.get("Parameters") or {}).items()
+                             if not k.startswith("spark.sql.sources.schema")}
+        return out
+
+    def _not_visible(self, arn: str, db: str, name: str | None = None):
+        if name is None or not self.ctx.lake.database_visible(arn, db):
+            return errors.EntityNotFoundException(f"Database {db} not found.")
+        return errors.EntityNotFoundException(f"Table {name} not found.")
+
+    @staticmethod
+    def _answer(body: dict) -> tuple:
+        """A Glue JSON answer; timestamps as epoch seconds, as Glue's wire format has them."""
+        def encode(value):
+            if isinstance(value, datetime):
+                return value.timestamp()
+            raise TypeError(type(value).__name__)
+        return 200, [("Content-Type", "application/x-amz-json-1.1")], json.dumps(body, default=encode)
+
+    @operation("GetDatabase")
+    def get_database(self, req):
+        arn, db = self._restricted(req), req.params.get("Name", "")
+        if arn is not None and db in self._backend(req.region).databases \
+                and not self.ctx.lake.database_visible(arn, db):
+            raise self._not_visible(arn, db)
+        return None
+
+    @operation("GetDatabases")
+    def get_databases(self, req):
+        arn = self._restricted(req)
+        if arn is None:
+            return None
+        found = [d.as_dict() for d in self._backend(req.region).get_databases()
+                 if self.ctx.lake.database_visible(arn, d.name)]
+        return self._answer({"DatabaseList": found})
+
+    @operation("GetTable")
+    def get_table(self, req):
+        arn = self._restricted(req)
+        db, name = req.params.get("DatabaseName", ""), req.params.get("Name", "")
+        fake = self._moto_table(req, db, name) if arn is not None else None
+        if fake is None:
+            return None
+        whole = fake.as_dict()
+        seen = self._seen(arn, db, whole)
+        if seen is None:
+            raise self._not_visible(arn, db, name)
+        return None if seen is whole else self._answer({"Table": seen})
+
+    @operation("GetTables")
+    def get_tables(self, req):
+        arn = self._restricted(req)
+        db = req.params.get("DatabaseName", "")
+        if arn is None or db not in self._backend(req.region).databases:
+            return None
+        if not self.ctx.lake.database_visible(arn, db):
+            raise self._not_visible(arn, db)
+        tables = [t.as_dict() for t in self._backend(req.region).get_tables(db, req.params.get("Expression"))]
+        seen = [self._seen(arn, db, t) for t in tables]
+        if all(a is b for a, b in zip(seen, tables)):
+            return None                    # nothing governed here: moto's answer as it is
+        return self._answer({"TableList": [t for t in seen if t is not None]})
+
+    @operation("GetTableVersions")
+    def get_table_versions(self, req):
+        arn = self._restricted(req)
+        db, name = req.params.get("DatabaseName", ""), req.params.get("TableName", "")
+        fake = self._moto_table(req, db, name) if arn is not None else None
+        if fake is None:
+            return None
+        versions = []
+        for version in fake.versions:
+            seen = self._seen(arn, db, fake.as_dict(version))
+            if seen is None:
+                raise self._not_visible(arn, db, name)
+            versions.append({"Table": seen, "VersionId": version})
+        return self._answer({"TableVersions": versions})
+
+    def _partition_columns(self, arn: str, db: str, fake, partitions: list[dict]) -> list[dict]:
+        """Partitions of a table the caller may see, each listing only its visible columns."""
+        table = self._seen(arn, db, fake.as_dict())
+        if table is None:
+            raise self._not_visible(arn, db, fake.name)
+        shown = {c["Name"] for c in (table.get("StorageDescriptor") or {}).get("Columns", [])}
+        out = []
+        for p in partitions:
+            p = dict(p)
+            sd = dict(p.get("StorageDescriptor") or {})
+            if "Columns" in sd:
+                sd["Columns"] = [c for c in sd["Columns"] if c["Name"] in shown]
+                p["StorageDescriptor"] = sd
+            out.append(p)
+        return out
+
+    @operation("GetPartitions")
+    def get_partitions(self, req):
+        arn = self._restricted(req)
+        db, name = req.params.get("DatabaseName", ""), req.params.get("TableName", "")
+        fake = self._moto_table(req, db, name) if arn is not None else None
+        if fake is None or not self.ctx.lake.governed(db, name):
+            return None
+        parts = self._backend(req.region).get_partitions(db, name, req.params.get("Expression"))
+        return self._answer({"Partitions": self._partition_columns(arn, db, fake, [p.as_dict() for p in parts])})
+
+    @operation("GetPartition")
+    def get_partition(self, req):
+        arn = self._restricted(req)
+        db, name = req.params.get("DatabaseName", ""), req.params.get("TableName", "")
+        fake = self._moto_table(req, db, name) if arn is not None else None
+        if fake is not None and self.ctx.lake.governed(db, name):
+            self._partition_columns(arn, db, fake, [])      # not found when it may not see the table
+        return None
+
+    @operation("BatchGetPartition")
+    def batch_get_partition(self, req):
+        return self.get_partition(req)
+
+    @operation("SearchTables")
+    def search_tables(self, req):
+        """SearchTables (moto has none): the tables whose name, description or column names
+        contain ``SearchText`` (case-insensitive), filtered by ``Filters`` on ``DatabaseName``,
+        ``TableType`` or ``Name`` (comparator ``EQUALS``, the default); only tables the caller
+        may describe, with only their visible columns. ``MaxResults`` and ``NextToken`` page."""
+        p = req.params
+        arn = self._restricted(req)
+        text = (p.get("SearchText") or "").lower()
+        filters = p.get("Filters") or []
+        for f in filters:
+            if f.get("Comparator", "EQUALS") != "EQUALS" or f.get("Key") not in ("DatabaseName", "TableType", "Name"):
+                raise errors.InvalidInputException("Only EQUALS filters on DatabaseName, TableType or Name "
+                                                   "are supported locally")
+        found = []
+        for db_name, database in sorted(self._backend(req.region).databases.items()):
+            if arn is not None and not self.ctx.lake.database_visible(arn, db_name):
+                continue
+            for name, fake in sorted(database.tables.items()):
+                table = fake.as_dict()
+                if arn is not None:
+                    table = self._seen(arn, db_name, table)
+                    if table is None:
+                        continue
+                fields = {"DatabaseName": db_name, "Name": name, "TableType": table.get("TableType", "")}
+                if any(fields[f["Key"]] != f.get("Value") for f in filters):
+                    continue
+                words = [name, table.get("Description", "")] + [
+                    c["Name"] for c in (table.get("StorageDescriptor") or {}).get("Columns", [])
+                    + table.get("PartitionKeys", [])]
+                if text and not any(text in (w or "").lower() for w in words):
+                    continue
+                found.append(table)
+        start = int(p.get("NextToken") or 0) if str(p.get("NextToken") or "0").isdigit() else 0
+        size = int(p.get("MaxResults") or 1000)
+        out = {"TableList": found[start:start + size]}
+        if start + size < len(found):
+            out["NextToken"] = str(start + size)
+        return self._answer(out)
 
     @local_hook("On AWS, look at the runs the trigger started (GetJobRuns, ListCrawls) or at its "
                 "CloudTrail StartJobRun events.")
