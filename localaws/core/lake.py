@@ -249,15 +249,33 @@ class LakePolicy:
         self.cells_filters: dict[tuple[str, str, str], dict] = {}  # (db, table, name) -> DataCellsFilter
         self.opt_ins: dict[tuple[str, tuple], dict] = {}  # (principal, resource key) -> opt-in record
         self._iam_allowed: dict[tuple, bool] = {}         # ("database", db) | ("table", db, t|"*") -> held?
+        self._acting: dict[str, str] = {}                 # a service's role-session ARN -> whom it acts for
 
     def catalog(self) -> _Catalog:
         """A fresh per-call view of the Glue catalog (as the administrator)."""
         return _Catalog(self.ctx)
 
     # ------------------------------------------------------------------ principals
+    def act_for(self, session_arn: str, identity_arn: str) -> None:
+        """Let a service's role session stand for another identity in Lake Formation's decisions.
+
+        An integrated service that queries for one of its own users signs with its service
+        role, and Lake Formation evaluates that user instead: QuickSight's service role runs
+        Athena queries for a QuickSight user (``localaws/quicksight/engine.py``). The service
+        assumes its role with one session per identity and records it here; every decision
+        about ``session_arn`` (:meth:`principal_arns`) is then made for ``identity_arn``.
+        """
+        with self.lock:
+            self._acting[session_arn] = identity_arn
+
     def principal_arns(self, arn: str) -> set[str]:
         """The identifiers a grant may name to cover ``arn``: the ARN itself, the role of an
-        assumed-role session, and the groups of a QuickSight user."""
+        assumed-role session, and the groups of a QuickSight user. A session recorded with
+        :meth:`act_for` is the identity it acts for (its user and groups, not its role)."""
+        with self.lock:
+            acting = self._acting.get(arn)
+        if acting is not None:
+            return self.principal_arns(acting)
         found = {arn}
         if ":assumed-role/" in arn:
             account = arn.split(":")[4]

@@ -22,6 +22,31 @@ it runs:
   data prep, security and the visual's SQL run here. QuickSight itself pushes the visual's filters
   and aggregation into the source's SQL; the answer is the same, the bytes scanned are not.
 
+**Who reads the source.** QuickSight reaches Athena with an IAM role: the data source's own
+``AthenaParameters.RoleArn`` ("run as role") when it has one, else the account's QuickSight service
+role ``aws-quicksight-service-role-v0`` (created in IAM on first use). Lake Formation then decides:
+
+- with a data source role, for that role (every user of the data set sees what the role may read);
+- with the service role, for the QuickSight user who owns the data set (the first principal of its
+  Permissions holding ``quicksight:UpdateDataSetPermissions``, a user before a group): Lake Formation
+  grants name QuickSight users and groups by their ARNs. The service role assumes one session per
+  owner and tells Lake Formation whom it acts for (``ctx.lake.act_for``, ``core/lake.py``); Athena
+  sees only that signed session. A data set without an owner is read as the service role itself.
+
+This holds for both import modes: a SPICE ingestion reads as the owner at the time of the
+ingestion, and a DIRECT_QUERY data set reads as the owner at every query, whoever views the
+dashboard. Readers see the data the author sees; QuickSight does not ask Lake Formation per reader
+unless the account uses IAM Identity Center with trusted identity propagation (DIRECT_QUERY only),
+which is not emulated: restrict readers with the data set's row- and column-level security
+(``security.py``). Sources: https://aws.amazon.com/blogs/big-data/enable-fine-grained-permissions-for-amazon-quicksight-authors-in-aws-lake-formation/
+(grants to QuickSight users and groups, for authors),
+https://aws.amazon.com/blogs/big-data/automate-replication-of-row-level-security-from-aws-lake-formation-to-amazon-quicksight/
+("users will see the same data as the author, unless row-level security is enabled"; trusted identity
+propagation needs IAM Identity Center and direct query),
+https://docs.aws.amazon.com/quicksight/latest/user/athena.html (the service role),
+https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-quicksight-datasource-athenaparameters.html
+(``RoleArn``).
+
 The size a data set takes in SPICE (``ConsumedSpiceCapacityInBytes``) is QuickSight's documented
 *logical size*: per row, 8 bytes for each number or date field and 8 bytes plus the UTF-8 length
 for each text field (https://docs.aws.amazon.com/quicksight/latest/user/spice.html).
@@ -36,7 +61,9 @@ import concurrent.futures
 import copy
 import datetime
 import decimal
+import hashlib
 import itertools
+import json
 import re
 import threading
 import uuid
@@ -57,6 +84,18 @@ INPUT_CASTS = {"STRING": None, "JSON": None, "INTEGER": "BIGINT", "DECIMAL": "DO
                "DATETIME": "TIMESTAMP", "BIT": "BIGINT", "BOOLEAN": "BOOLEAN"}
 CAST_TYPES = {"STRING": "VARCHAR", "INTEGER": "BIGINT", "DECIMAL": "DOUBLE", "DATETIME": "TIMESTAMP"}
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+#: The IAM role QuickSight uses to reach AWS services (Athena, S3) for the account.
+SERVICE_ROLE, SERVICE_ROLE_PATH = "aws-quicksight-service-role-v0", "/service-role/"
+#: The action that makes a data set principal an owner (co-owners hold every data set action).
+OWNER_ACTION = "quicksight:UpdateDataSetPermissions"
+
+
+def owner(permissions: list[dict]) -> str | None:
+    """The data set's owner for Lake Formation: the first principal of ``permissions`` holding
+    :data:`OWNER_ACTION`, a user before a group; None when nobody owns it."""
+    owners = [p.get("Principal", "") for p in permissions or [] if OWNER_ACTION in p.get("Actions", [])]
+    users = [o for o in owners if ":user/" in o]
+    return (users or owners or [None])[0]
 
 
 def qs_type(duck_type: str) -> str:
@@ -158,6 +197,46 @@ class QuickSightEngine:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._names = itertools.count(1)
         self._dataset_locks: dict[str, threading.Lock] = {}
+        self._athena: dict[str, object] = {}      # QuickSight identity -> Athena client of its session
+
+    # -- the identity that reads an Athena source ----------------------------------------
+    def service_role(self) -> str:
+        """The ARN of the account's QuickSight service role, created in IAM on first use."""
+        iam = self.ctx.client("iam")
+        with self._lock:
+            try:
+                return iam.get_role(RoleName=SERVICE_ROLE)["Role"]["Arn"]
+            except iam.exceptions.NoSuchEntityException:
+                trust = {"Version": "2012-10-17", "Statement": [{
+                    "Effect": "Allow", "Principal": {"Service": "quicksight.amazonaws.com"},
+                    "Action": "sts:AssumeRole"}]}
+                return iam.create_role(RoleName=SERVICE_ROLE, Path=SERVICE_ROLE_PATH,
+                                       AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+    def athena_for(self, source: dict, identity: str | None):
+        """The Athena client that reads ``source`` for a data set owned by ``identity`` (a
+        QuickSight user or group ARN, or None); None for a source that is not Athena."""
+        if source.get("Type") != "ATHENA":
+            return None
+        role = ((source.get("DataSourceParameters") or {}).get("AthenaParameters") or {}).get("RoleArn")
+        if role:                            # "run as role": Lake Formation decides for that role
+            return self.ctx.client("athena", principal=role)
+        if identity is None:
+            return self.ctx.client("athena", principal=self.service_role())
+        with self._lock:
+            made = self._athena.get(identity)
+        if made is not None:
+            return made
+        # One session of the service role per identity; Lake Formation is told whom it acts for.
+        name = re.sub(r"[^\w+=,.@-]", "-", identity.rsplit(":", 1)[-1].split("/", 1)[-1])[:48]
+        session = f"{name}-{hashlib.sha1(identity.encode()).hexdigest()[:8]}"
+        answer = self.ctx.client("sts").assume_role(RoleArn=self.service_role(), RoleSessionName=session)
+        lake = getattr(self.ctx, "lake", None)
+        if lake is not None:
+            lake.act_for(answer["AssumedRoleUser"]["Arn"], identity)
+        client = self.ctx.client("athena", access_key=answer["Credentials"]["AccessKeyId"])
+        with self._lock:
+            return self._athena.setdefault(identity, client)
 
     # -- plumbing -----------------------------------------------------------------
     def _cursor(self):
@@ -244,8 +323,10 @@ class QuickSightEngine:
         with self._lock:
             return sorted(self._datasets.values(), key=lambda d: d.created)
 
-    def _build(self, dataset_id: str, p: dict, created: float | None = None) -> DataSet:
-        """Check a CreateDataSet/UpdateDataSet request and derive everything; writes nothing."""
+    def _build(self, dataset_id: str, p: dict, created: float | None = None,
+               identity: str | None = None) -> DataSet:
+        """Check a CreateDataSet/UpdateDataSet request and derive everything; writes nothing.
+        ``identity``: the data set's owner, who reads the source (``athena_for``)."""
         mode = p.get("ImportMode")
         if mode not in ("SPICE", "DIRECT_QUERY"):
             raise errors.InvalidParameterValueException("ImportMode must be SPICE or DIRECT_QUERY.")
@@ -292,7 +373,7 @@ class QuickSightEngine:
                 f"A {kind} cannot read a data source of type {source['Type']}.")
         # Does the table (and every input column) exist at the source? QuickSight checks this.
         try:
-            sources.read(self.ctx, source, table, names, probe=True)
+            sources.read(self.ctx, source, table, names, probe=True, athena=self.athena_for(source, identity))
         except sources.SourceError as exc:
             raise errors.InvalidParameterValueException(
                 f"The physical table {src['PhysicalTableId']} can't be read at its data source: {exc.message}") from None
@@ -421,7 +502,7 @@ class QuickSightEngine:
                                                      extra={"ResourceType": "DATA_SET"})
         permissions = p.get("Permissions") or []
         self.check_principals([perm.get("Principal", "") for perm in permissions])
-        ds = self._build(dataset_id, p)
+        ds = self._build(dataset_id, p, identity=owner(permissions))
         ds.permissions = copy.deepcopy(permissions)
         with self._lock:
             if dataset_id in self._datasets:
@@ -435,7 +516,7 @@ class QuickSightEngine:
 
     def update_dataset(self, dataset_id: str, p: dict) -> tuple[DataSet, Ingestion | None]:
         old = self.dataset(dataset_id)
-        ds = self._build(dataset_id, p, created=old.created)
+        ds = self._build(dataset_id, p, created=old.created, identity=owner(old.permissions))
         ds.permissions = old.permissions
         with self._lock:
             ds.spice_table, ds.consumed = (old.spice_table, old.consumed) if ds.import_mode == "SPICE" else (None, 0)
@@ -616,7 +697,8 @@ class QuickSightEngine:
         """The physical table's rows, read at the source now (counted), as an Arrow table of strings."""
         import pyarrow as pa
         self._count(ds.id)
-        names, rows = sources.read(self.ctx, ds.source, ds.physical, ds.input_names)
+        names, rows = sources.read(self.ctx, ds.source, ds.physical, ds.input_names,
+                                   athena=self.athena_for(ds.source, owner(ds.permissions)))
         if len(names) != len(ds.input_names):
             raise sources.SourceError("SQL_SCHEMA_MISMATCH_ERROR",
                                       f"The source returned {len(names)} columns, the data set expects "
@@ -671,7 +753,11 @@ class QuickSightEngine:
             if ds.import_mode == "SPICE":
                 data = quote(self._spice_table(ds))
             else:
-                cur.register("raw", self._read_source(ds))
+                try:
+                    cur.register("raw", self._read_source(ds))
+                except sources.SourceError as exc:      # the source refused (Lake Formation, say)
+                    raise errors.InvalidParameterValueException(
+                        f"The query on data set {dataset_id} failed at its source: {exc.message}") from None
                 data = f"({ds.transform_sql})"
             select = ", ".join(quote(n) for n in visible) or "NULL AS no_visible_column"
             view = f"dataset AS (SELECT {select} FROM {data} AS d WHERE {predicate})"

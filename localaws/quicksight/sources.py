@@ -4,7 +4,9 @@ QuickSight never stores a copy of a source's data except in SPICE. To fill SPICE
 or to answer a DIRECT_QUERY visual, it sends SQL to the source:
 
 - **ATHENA** (``AthenaParameters.WorkGroup``): StartQueryExecution in that work group, wait for
-  GetQueryExecution to end, page through GetQueryResults (the stack's own Athena API);
+  GetQueryExecution to end, page through GetQueryResults (the stack's own Athena API), signed
+  as the identity QuickSight uses for the data set (``athena=``; Lake Formation decides with it,
+  see ``engine.py``);
 - **REDSHIFT** (``RedshiftParameters.ClusterId`` + ``Database``): the Redshift Data API
   (ExecuteStatement, DescribeStatement, GetStatementResult) as the data source's user
   (``Credentials.CredentialPair.Username``). QuickSight itself opens a JDBC connection; the
@@ -144,9 +146,9 @@ def _read_s3(ctx, source_params: dict, names: list[str]) -> tuple[list[str], lis
 
 
 # ------------------------------------------------------------------ SQL sources
-def _athena(ctx, source_params: dict, sql: str, catalog: str | None, schema: str | None):
+def _athena(ctx, source_params: dict, sql: str, catalog: str | None, schema: str | None, athena=None):
     wg = (source_params.get("AthenaParameters") or {}).get("WorkGroup") or "primary"
-    athena = ctx.client("athena")
+    athena = athena or ctx.client("athena")
     context = {"Database": schema or "default"}
     if catalog:
         context["Catalog"] = catalog
@@ -240,11 +242,12 @@ def physical_sql(table: dict, names: list[str]) -> tuple[str, str | None, str | 
     return f"SELECT {cols} FROM ({sql}) AS custom_sql", None, None
 
 
-def read(ctx, source: dict, table: dict, names: list[str], *, probe: bool = False):
+def read(ctx, source: dict, table: dict, names: list[str], *, probe: bool = False, athena=None):
     """The physical table's rows at the source: ``(names, rows of strings)``.
 
     ``source`` is the data source (DescribeDataSource's fields plus ``Credentials``); ``probe``
-    reads no rows, only checks that the table and columns exist (CreateDataSet does that).
+    reads no rows, only checks that the table and columns exist (CreateDataSet does that);
+    ``athena``: the Athena client to query with (default: the stack's administrator).
     """
     kind, params = source["Type"], source.get("DataSourceParameters") or {}
     if kind == "S3":
@@ -254,7 +257,7 @@ def read(ctx, source: dict, table: dict, names: list[str], *, probe: bool = Fals
     if probe:
         sql += " LIMIT 0"
     if kind == "ATHENA":
-        return _athena(ctx, params, sql, catalog if catalog != "AwsDataCatalog" else None, schema)
+        return _athena(ctx, params, sql, catalog if catalog != "AwsDataCatalog" else None, schema, athena)
     if kind == "REDSHIFT":
         return _redshift(ctx, params, source.get("Credentials"), sql)
     raise errors.InvalidParameterValueException(

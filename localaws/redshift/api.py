@@ -122,7 +122,7 @@ class Cluster:
             self.warehouse = Warehouse(self.identifier, self.database, self.user, self.password,
                                        self.work_dir, node_type=self.node_type,
                                        number_of_nodes=self.number_of_nodes, s3=getattr(self, "s3", None),
-                                       glue=getattr(self, "glue", None))
+                                       glue=getattr(self, "glue", None), lake=getattr(self, "lake", None))
             if self.slices is not None and self.slices != self.warehouse.layout.count:
                 from . import resize        # an elastically resized cluster: its file keeps its slices
                 resize.adopt(self.warehouse, self.number_of_nodes, self.slices)
@@ -484,6 +484,8 @@ class RedshiftPlane(Plane):
         cluster.s3 = lambda: self.ctx.client("s3")          # what COPY reads and UNLOAD writes through
         # Spectrum's Data Catalog: Glue in the cluster's Region, or the one CREATE EXTERNAL SCHEMA names.
         cluster.glue = lambda named=None: self._glue_in(named or region)
+        # Lake Formation: what the external schema's IAM role may read of a governed table (spectrum.py).
+        cluster.lake = getattr(self.ctx, "lake", None)
         try:
             cluster.open()
         except BaseException:

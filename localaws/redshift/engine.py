@@ -36,7 +36,8 @@ Inside, the warehouse is a small MPP database you can look into:
 - COPY loads from S3 and UNLOAD writes to S3 (``loading.py``), through the
   S3 client the cluster's plane gives (``s3=``);
 - tables of an external schema are scanned by Spectrum workers over S3
-  (``spectrum.py``), their Glue entries read through ``glue=``;
+  (``spectrum.py``), their Glue entries read through ``glue=``, and a table
+  Lake Formation governs is read as ``lake=`` lets the schema's IAM role;
 - a repeated SELECT on unchanged tables is answered from the result cache
   (``cache.py``; SVL_QLOG.source_query);
 - transactions are real (:class:`Session`): a statement commits on its own
@@ -545,14 +546,15 @@ class Warehouse:
 
     def __init__(self, cluster_identifier: str, database: str, master_username: str,
                  master_password: str, work_dir: str | Path, node_type: str = "ra3.xlplus",
-                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS, s3=None, glue=None):
+                 number_of_nodes: int = 1, block_rows: int = BLOCK_ROWS, s3=None, glue=None, lake=None):
         import duckdb
 
         #: A callable returning a boto3 S3 client: what COPY reads and UNLOAD writes through
         #: (``loading.py``); the cluster's plane passes the stack's. None: no COPY/UNLOAD.
         self.s3 = s3
         #: ``glue(region=None)`` -> a boto3 Glue client: the Data Catalog of external schemas (Spectrum).
-        self.spectrum = spectrum.Spectrum(self, glue)
+        #: ``lake``: Lake Formation's decision point (``core/lake.py``), asked for governed tables.
+        self.spectrum = spectrum.Spectrum(self, glue, lake)
         self.cache = cache.ResultCache()
         self.cluster_identifier, self.database = cluster_identifier, database
         self.master_username, self.master_password = master_username, master_password

@@ -46,6 +46,32 @@ each worker aggregates the rows of all its files and sends back only its
 partial groups (``s3query_returned_rows`` far below ``s3_scanned_rows``);
 the leader merges them (mpp.py's leader step). Any other statement gets the
 filtered rows, and the cluster aggregates them.
+
+**Lake Formation.** A Glue table that Lake Formation governs is read with the
+permissions Lake Formation gives the external schema's IAM role (the role of
+``CREATE EXTERNAL SCHEMA ... IAM_ROLE '<arn>'``; grants name that role), as
+Redshift does with a cluster-attached role:
+https://docs.aws.amazon.com/redshift/latest/dg/spectrum-lake-formation.html,
+https://docs.aws.amazon.com/lake-formation/latest/dg/RSPC-lf.html and
+https://docs.aws.amazon.com/redshift/latest/dg/r_GRANT-usage-notes.html (the
+role associated with the table's external schema). :meth:`Spectrum.govern`
+asks ``core/lake.py`` before every scan, so a grant or revoke counts from the
+next query:
+
+- no permission at all: the table does not exist for the role
+  (``relation "schema.table" does not exist``, the name of a table it may not
+  see is not confirmed); DESCRIBE without SELECT: Redshift's error relaying
+  Glue's ``AccessDeniedException ... Insufficient Lake Formation permission(s)``;
+- granted columns only: ``SELECT *`` gives them, a hidden column is a
+  column that does not exist;
+- row filters (data cells filters, Athena/Trino SQL) are translated to the
+  workers' SQL (DuckDB) and run *in the workers*, before the pushed-down
+  filter and the partial aggregation, so neither can see a hidden row; a
+  column that only some of the role's filters include is NULL in the other
+  rows (cell-level security).
+
+``IAM_ROLE 'SESSION'`` (the caller's federated IAM identity decides) is not
+emulated: the local cluster's users are database users, not IAM identities.
 """
 from __future__ import annotations
 
@@ -60,6 +86,11 @@ from dataclasses import dataclass, field
 
 from . import errors, mpp, storage
 from .loading import Parser
+
+#: Redshift's error when the external schema's role may see a governed table but not SELECT from
+#: it: Glue's answer relayed (a public report of that text: "AccessDeniedException from glue -
+#: Insufficient Lake Formation permission(s) on <table>").
+LAKE_DENIED = "AccessDeniedException from glue - Insufficient Lake Formation permission(s) on {table}"
 
 #: The Spectrum workers of one cluster (threads; AWS scales its layer to thousands of nodes).
 WORKERS = 4
@@ -124,6 +155,10 @@ def create_external_schema(warehouse, sql: str):
             database = p.string()
         elif p.accept("IAM_ROLE"):
             iam_role = "default" if p.accept("DEFAULT") else p.string()
+            if iam_role.upper() == "SESSION":
+                raise errors.SQLError(errors.FEATURE_NOT_SUPPORTED,
+                                      "IAM_ROLE 'SESSION' is not emulated (the local cluster's users are "
+                                      "database users, not federated IAM identities): give the role's ARN")
         elif p.accept("REGION"):
             region = p.string()
         elif p.accept("CATALOG_ROLE"):
@@ -175,6 +210,50 @@ def drop_external_schema(warehouse, sql: str) -> bool:
 
 # -- reading one external table ----------------------------------------------------
 @dataclass
+class Guard:
+    """What Lake Formation lets the external schema's role read of a governed table.
+
+    ``columns``: every column of the table (name -> DuckDB type), hidden ones included, since a
+    row filter may read them; ``data_columns``: the data columns in file order (a CSV row is
+    positional); ``condition``: the row filter as DuckDB SQL (None: every row); ``cells``: a
+    visible column -> the DuckDB condition under which its value is shown (NULL elsewhere).
+    """
+    columns: dict[str, str]
+    data_columns: list[tuple[str, str]]
+    condition: str | None = None
+    cells: dict[str, str] = field(default_factory=dict)
+    partitioned: bool = False
+
+    def inputs(self) -> list[str]:
+        """The columns the filter and the cell conditions read."""
+        from sqlglot import exp, parse_one
+
+        used: set[str] = set()
+        for text in [self.condition, *self.cells.values()]:
+            if text:
+                used |= {c.name.lower() for c in parse_one(text, read="duckdb").find_all(exp.Column)}
+        return [c for c in self.columns if c in used]
+
+
+def duckdb_condition(text: str | None) -> str | None:
+    """A Lake Formation row filter (Athena/Trino SQL, ``core/lake.py``) as the workers' SQL;
+    None when it keeps every row; ``FALSE`` when it cannot be read (nothing is shown)."""
+    import sqlglot
+
+    text = (text or "").strip()
+    if not text or text.upper() == "TRUE":
+        return None
+    try:
+        tree = sqlglot.parse_one(text, read="trino")
+    except sqlglot.errors.ParseError:
+        return "FALSE"
+    for column in tree.find_all(sqlglot.exp.Column):      # the workers' columns are lower case
+        column.set("this", sqlglot.exp.to_identifier(column.name.lower(), quoted=True))
+        column.set("table", None)
+    return tree.sql(dialect="duckdb")
+
+
+@dataclass
 class ExternalTable:
     """What the workers need from a Glue table entry."""
     schema: str
@@ -186,10 +265,16 @@ class ExternalTable:
     delimiter: str = ","
     skip_header: int = 0
     partitions: list[tuple[dict, str]] = field(default_factory=list)    # (values, location)
+    guard: Guard | None = None                 # Lake Formation's restriction (None: the whole table)
 
     @property
     def all_columns(self) -> list[tuple[str, str]]:
         return self.columns + self.partition_keys
+
+    @property
+    def partitioned(self) -> bool:
+        """Partitioned in Glue (its keys may be hidden from the reader by Lake Formation)."""
+        return bool(self.partition_keys) or (self.guard is not None and self.guard.partitioned)
 
 
 @dataclass
@@ -259,9 +344,10 @@ class RangeReader(io.RawIOBase):
 class Spectrum:
     """The external schemas of one warehouse and its pool of Spectrum workers."""
 
-    def __init__(self, warehouse, glue=None):
-        #: A callable ``glue(region=None)`` returning a boto3 Glue client (the plane gives it).
-        self.warehouse, self.glue = warehouse, glue
+    def __init__(self, warehouse, glue=None, lake=None):
+        #: A callable ``glue(region=None)`` returning a boto3 Glue client (the plane gives it);
+        #: ``lake``: the stack's Lake Formation policy (``core/lake.py``; None: nothing is governed).
+        self.warehouse, self.glue, self.lake = warehouse, glue, lake
         self.pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="spectrum-worker")
         self.lock = threading.Lock()
         self.counter = 0
@@ -320,7 +406,8 @@ class Spectrum:
                 with self.lock:
                     self.counter += 1
                     name = f"spectrum_q{query_id}_{self.counter}"
-                table = self.describe(schemas[ref.db.lower()], ref.name.lower())
+                table = self.govern(schemas[ref.db.lower()], self.describe(schemas[ref.db.lower()],
+                                                                          ref.name.lower()))
                 alias = ref.alias or ref.name
                 pushed = self.aggregation(tree, ref, table) if len(refs) == 1 else None
                 partials = self.materialize(name, table, ref, tree, query_id, pushed)
@@ -370,6 +457,36 @@ class Spectrum:
                     table.partitions.append((dict(zip(keys, part["Values"])),
                                              part.get("StorageDescriptor", {}).get("Location", "")))
         return table
+
+    def govern(self, schema: ExternalSchema, table: ExternalTable) -> ExternalTable:
+        """``table`` as Lake Formation lets the schema's IAM role read it: unchanged when the
+        table is not governed (or the role is an administrator), else only the visible columns,
+        with a :class:`Guard` the workers apply. Asked at every scan, never cached."""
+        if self.lake is None:
+            return table
+        glue_database, name = schema.database, table.name
+        every = [c for c, _ in table.all_columns]
+        role = schema.iam_role if schema.iam_role.startswith("arn:") else None
+        if role is None:
+            if not self.lake.governed(glue_database, name):
+                return table
+            raise errors.SQLError(errors.INTERNAL_ERROR, LAKE_DENIED.format(table=name) +
+                                  f" (the external schema's role '{schema.iam_role}' is not an ARN: "
+                                  "Lake Formation evaluates a named role)")
+        access = self.lake.table_access(role, glue_database, name, every)
+        if not access.select:
+            if not access.describe:
+                raise errors.SQLError(errors.UNDEFINED_TABLE, f'relation "{schema.name}.{name}" does not exist')
+            raise errors.SQLError(errors.INTERNAL_ERROR, LAKE_DENIED.format(table=name))
+        cells = {c.lower(): duckdb_condition(f) or "TRUE" for c, f in (access.cells or {}).items()}
+        condition = duckdb_condition(access.row_filter)
+        if access.columns is None and condition is None and not cells:
+            return table
+        shown = set(every if access.columns is None else (c.lower() for c in access.columns))
+        guard = Guard(dict(table.all_columns), list(table.columns), condition, cells, bool(table.partition_keys))
+        return ExternalTable(table.schema, table.name, [c for c in table.columns if c[0] in shown],
+                             [k for k in table.partition_keys if k[0] in shown], table.format, table.location,
+                             table.delimiter, table.skip_header, table.partitions, guard)
 
     # -- pushdown --------------------------------------------------------------------------
     @staticmethod
@@ -451,7 +568,7 @@ class Spectrum:
     def tasks(self, table: ExternalTable, partitions) -> list[Task]:
         """Every object to read: under the table's location, or under each qualified partition's."""
         s3 = self.warehouse.s3()
-        places = [(table.location, {})] if not table.partition_keys else \
+        places = [(table.location, {})] if not table.partitioned else \
             [(location, values) for values, location in partitions]
         tasks = []
         for location, values in places:
@@ -521,7 +638,7 @@ class Spectrum:
                 f"to_timestamp(?)::TIMESTAMP, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(query_id, self.warehouse.layout.node_of(s.worker % self.warehouse.slices), s.worker,
                   s.start, s.end, int((s.end - s.start) * 1e6), f"{table.schema}.{table.name}", table.format,
-                  "t" if table.partition_keys else "f", s.scanned_rows, s.scanned_bytes, s.returned_rows,
+                  "t" if table.partitioned else "f", s.scanned_rows, s.scanned_bytes, s.returned_rows,
                   s.returned_bytes, s.files, len(table.partitions), len(partitions)) for s in shares])
         return partials
 
@@ -535,6 +652,10 @@ class Spectrum:
         tasks, share.parts, share.start = share.parts, [], time.time()
         s3 = self.warehouse.s3()
         types = dict(table.all_columns)
+        guard, read = table.guard, columns
+        if guard is not None:       # Lake Formation: the filter may read columns the role cannot see
+            types = dict(guard.columns)
+            read = columns + [c for c in guard.inputs() if c not in columns]
         cursor = self.warehouse.connection.cursor()       # shares the warehouse's DuckDB memory bound
         try:
             for task in tasks:
@@ -542,26 +663,32 @@ class Spectrum:
                     reader = RangeReader(s3, task.bucket, task.key, task.size)
                     parquet = pq.ParquetFile(reader)
                     present = {n.lower(): n for n in parquet.schema_arrow.names}
-                    wanted = [present[c] for c in columns if c in present]
+                    wanted = [present[c] for c in read if c in present]
                     data = parquet.read(columns=wanted)
                     share.scanned_bytes += reader.fetched
-                    source = [f"{storage.quote(present[c])}" if c in present else "NULL" for c in columns]
+                    source = [f"{storage.quote(present[c])}" if c in present else "NULL" for c in read]
                 else:
                     body = s3.get_object(Bucket=task.bucket, Key=task.key)["Body"].read()
                     share.scanned_bytes += len(body)
                     data = self.read_text(cursor, table, task.key, body)
                     source = [storage.quote(c) if c in types and c not in task.partition else "NULL"
-                              for c in columns]
+                              for c in read]
                 share.scanned_rows += data.num_rows
                 share.files += 1
                 projected = ", ".join(
                     (f"CAST(? AS {types[c]})" if c in task.partition else f"CAST({s} AS {types[c]})")
-                    + f" AS {storage.quote(c)}" for c, s in zip(columns, source))
-                values = [task.partition[c] for c in columns if c in task.partition]
+                    + f" AS {storage.quote(c)}" for c, s in zip(read, source))
+                values = [task.partition[c] for c in read if c in task.partition]
                 if data.num_columns == 0:        # only partition columns: the row count is in the footer
                     data = pa.table({"__row": pa.nulls(data.num_rows)})
+                rows = f"SELECT {projected} FROM __file"
+                if guard is not None:            # the role's rows, and its cells, before anything else
+                    shown = ", ".join((f"CASE WHEN ({guard.cells[c]}) THEN {storage.quote(c)} END"
+                                       if c in guard.cells else storage.quote(c)) + f" AS {storage.quote(c)}"
+                                      for c in columns)
+                    rows = f"SELECT {shown} FROM ({rows}) AS __lf WHERE {guard.condition or 'TRUE'}"
                 cursor.register("__file", data)
-                part = cursor.sql(f"SELECT * FROM (SELECT {projected} FROM __file) WHERE {where}",
+                part = cursor.sql(f"SELECT * FROM ({rows}) WHERE {where}",
                                   params=values).to_arrow_table()
                 cursor.unregister("__file")
                 share.returned_rows += part.num_rows
@@ -583,7 +710,8 @@ class Spectrum:
         try:
             with os.fdopen(handle, "wb") as f:
                 f.write(body)
-            spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c, _ in table.columns) + "}"
+            data_columns = table.guard.data_columns if table.guard is not None else table.columns
+            spec = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c, _ in data_columns) + "}"
             delim = table.delimiter.replace("'", "''")
             return cursor.sql(
                 f"SELECT * FROM read_csv(?, delim = '{delim}', header = false, skip = {table.skip_header}, "
