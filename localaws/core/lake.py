@@ -393,7 +393,7 @@ class LakePolicy:
             return [g for (p, _), g in self.grants.items() if p in arns]
 
     @staticmethod
-    def _expand(permissions: set[str]) -> set[str]:
+    def expand_permissions(permissions: set[str]) -> set[str]:
         if "ALL" in permissions:
             return set(permissions) | {"SELECT", "ALTER", "DROP", "DELETE", "INSERT", "DESCRIBE"}
         return set(permissions)
@@ -404,11 +404,11 @@ class LakePolicy:
         order; looked up in the catalog when not given)."""
         full = dict(select=True, describe=True, columns=None, row_filter=None)
         if self.is_admin(principal_arn):
-            return TableAccess(**full, reason="administrator", permissions=frozenset(self._expand({"ALL"})))
+            return TableAccess(**full, reason="administrator", permissions=frozenset(self.expand_permissions({"ALL"})))
         catalog = self.catalog()
         if not self.governed(database, table, catalog) and not self.opted_in(principal_arn, database, table):
             return TableAccess(**full, reason="not governed: IAM_ALLOWED_PRINCIPALS holds on the table",
-                               permissions=frozenset(self._expand({"ALL"})))
+                               permissions=frozenset(self.expand_permissions({"ALL"})))
         names = list(columns) if columns else catalog.columns(database, table)
         pieces: list[tuple[frozenset[str], str | None]] = []      # (columns, row filter or None = all)
         permissions: set[str] = set()
@@ -416,7 +416,7 @@ class LakePolicy:
         everything = frozenset(names)
         for grant in self._held(self.principal_arns(principal_arn)):
             kind = grant.key[0]
-            perms = self._expand(grant.permissions)
+            perms = self.expand_permissions(grant.permissions)
             if kind == "table" and grant.key[1] == database and grant.key[2] in (table, "*"):
                 permissions |= perms
                 if "SELECT" in perms:
@@ -484,17 +484,17 @@ class LakePolicy:
     def database_permissions(self, principal_arn: str | None, database: str) -> set[str]:
         """Permissions held on the database itself (grants and DATABASE LF-Tag policies)."""
         if self.is_admin(principal_arn):
-            return self._expand({"ALL"}) | {"CREATE_TABLE"}
+            return self.expand_permissions({"ALL"}) | {"CREATE_TABLE"}
         if self.iam_allowed(database) and not self.opted_in(principal_arn, database):
-            return self._expand({"ALL"}) | {"CREATE_TABLE"}
+            return self.expand_permissions({"ALL"}) | {"CREATE_TABLE"}
         found: set[str] = set()
         db_tags = self.tags_of(database)
         for grant in self._held(self.principal_arns(principal_arn)):
             if grant.key == ("database", database):
-                found |= self._expand(grant.permissions)
+                found |= self.expand_permissions(grant.permissions)
             elif grant.key[0] == "lf_tag_policy" and grant.key[1] == "DATABASE" \
                     and self.expression_matches(grant.key[2], db_tags):
-                found |= self._expand(grant.permissions)
+                found |= self.expand_permissions(grant.permissions)
         return found
 
     def database_visible(self, principal_arn: str | None, database: str) -> bool:
@@ -554,7 +554,7 @@ class LakePolicy:
             return True
         arns = self.principal_arns(principal_arn)
         for grant in self._held(arns):
-            if grant.key[0] == "data_location" and "DATA_LOCATION_ACCESS" in self._expand(grant.permissions):
+            if grant.key[0] == "data_location" and "DATA_LOCATION_ACCESS" in self.expand_permissions(grant.permissions):
                 prefix = grant.key[1].rstrip("/")
                 target = s3_arn(s3_uri)
                 if target == prefix or target.startswith(prefix + "/"):

@@ -532,6 +532,68 @@ class GluePlane(Plane):
     def batch_get_partition(self, req):
         return self.get_partition(req)
 
+    @operation("GetUnfilteredTableMetadata")
+    def get_unfiltered_table_metadata(self, req):
+        """What a trusted engine needs to read a table for the caller: the whole table
+        (every column, to parse the files), the columns the caller may read, the row
+        filter and per-column cell filters it must apply, and whether Lake Formation
+        vends credentials for its location (then GetTemporaryGlueTableCredentials).
+
+        No SELECT: ``AuthorizedColumns`` is empty (DESCRIBE only; the engine fails
+        the query) or, with no permission at all, AccessDeniedException. Filtering
+        the engine does not advertise in ``SupportedPermissionTypes`` but the
+        grants need: PermissionTypeMismatchException. Callers: on AWS only engines
+        Lake Formation trusts (AWS's own, or third parties enabled by the data lake
+        settings' ``AllowExternalDataFiltering`` and a session tag). Locally: the
+        administrators, the role sessions of running Glue jobs (standing in for
+        Glue's system driver), and anyone once ``AllowExternalDataFiltering`` is
+        true (the session tag is not checked).
+        https://docs.aws.amazon.com/lake-formation/latest/dg/api-overview.html,
+        https://docs.aws.amazon.com/glue/latest/webapi/API_GetUnfilteredTableMetadata.html
+        """
+        p = req.params
+        db, name = p.get("DatabaseName") or "", p.get("Name") or ""
+        types = list(p.get("SupportedPermissionTypes") or [])
+        allowed_types = ("COLUMN_PERMISSION", "CELL_FILTER_PERMISSION", "NESTED_PERMISSION", "NESTED_CELL_PERMISSION")
+        if not db or not name or not types or any(t not in allowed_types for t in types):
+            raise errors.InvalidInputException("DatabaseName, Name and SupportedPermissionTypes (one or more of "
+                                               f"{', '.join(allowed_types)}) are required.")
+        arn = self._restricted(req)
+        lake = getattr(self.ctx, "lake", None)
+        if arn is not None and not (self.jobs.run_of_key(req.access_key)
+                                    or lake.settings.get("AllowExternalDataFiltering")):
+            raise errors.AccessDeniedException(f"{arn} is not a trusted engine: Lake Formation answers "
+                                               "GetUnfilteredTableMetadata only to integrated query engines.")
+        fake = self._moto_table(req, db, name)
+        if fake is None:
+            raise errors.EntityNotFoundException(f"Table {name} not found.")
+        table = fake.as_dict()
+        columns = [c["Name"] for c in (table.get("StorageDescriptor") or {}).get("Columns", [])
+                   + table.get("PartitionKeys", [])]
+        access = lake.table_access(arn, db, name, columns) if lake is not None else None
+        if access is not None and not (access.describe or access.select):
+            raise errors.AccessDeniedException(f"Insufficient Lake Formation permission(s) on {name}")
+        filtered_rows = access is not None and bool(access.row_filter or access.cells)
+        if access is not None and ((access.columns is not None and "COLUMN_PERMISSION" not in types)
+                                   or (filtered_rows and "CELL_FILTER_PERMISSION" not in types)):
+            raise errors.PermissionTypeMismatchException(
+                "The engine does not support filtering data based on the enforced permissions.")
+        authorized = [] if access is not None and not access.select else (
+            list(access.columns) if access is not None and access.columns is not None else columns)
+        location = (table.get("StorageDescriptor") or {}).get("Location") or ""
+        registered = bool(lake is not None and location and lake.registered(location) is not None)
+        answer = {"Table": table, "AuthorizedColumns": authorized, "IsRegisteredWithLakeFormation": registered,
+                  "ResourceArn": f"arn:aws:glue:{req.region}:{self.ctx.account_id}:table/{db}/{name}",
+                  "IsProtected": bool(lake is not None and lake.governed(db, name)),
+                  "Permissions": sorted(access.permissions) if access is not None else ["ALL"],
+                  "IsMultiDialectView": False, "IsMaterializedView": False}
+        if filtered_rows and "CELL_FILTER_PERMISSION" in types and authorized:
+            row_filter = access.row_filter or "TRUE"
+            answer["RowFilter"] = row_filter
+            answer["CellFilters"] = [{"ColumnName": c, "RowFilterExpression": access.cells.get(c, row_filter)}
+                                     for c in authorized]
+        return self._answer(answer)
+
     @operation("SearchTables")
     def search_tables(self, req):
         """SearchTables (moto has none): the tables whose name, description or column names

@@ -40,3 +40,12 @@ class IllegalWorkflowStateException(AWSError):
 
 class OperationTimeoutException(AWSError):
     """The operation timed out."""
+
+
+class AccessDeniedException(AWSError):
+    """Lake Formation refused: the caller is not a trusted engine, or holds no permission on the table."""
+
+
+class PermissionTypeMismatchException(AWSError):
+    """The engine asked for less filtering than the caller's Lake Formation grants need
+    (e.g. no CELL_FILTER_PERMISSION in SupportedPermissionTypes for a data cells filter)."""

@@ -14,10 +14,18 @@ Locally:
   machine), its heap bounded by ``core/limits.py`` (``spark-driver``). The
   workers Glue would give it are reported (``WorkerType``,
   ``NumberOfWorkers``, ``MaxCapacity``) but not started.
-- ``s3://`` is Hadoop's S3A connector on the local endpoint, signed with the
-  run's id as access key, so the endpoint meters the bytes each run reads
-  (``core/spark.s3a_conf``); the script's boto3 reaches the same endpoint
-  (``ctx.env()``).
+- the run acts as the job's IAM role, as on Glue: each run assumes ``Role``
+  (session ``GlueJobRunnerSession``) and both its boto3 calls and Spark's
+  ``s3://`` (Hadoop's S3A connector on the local endpoint,
+  ``core/spark.s3a_conf``) sign with that session's key. So Lake Formation
+  holds the run to the role's grants, and the endpoint meters the bytes each
+  run reads (the key is the run's own).
+- Lake Formation: a Data Catalog table read through ``from_catalog`` is
+  authorized and filtered for the role (``runtime/awsglue/_lakeformation.py``),
+  its registered S3 data read with credentials Lake Formation vends for the
+  run (``GetTemporaryGlueTableCredentials``, counted as the run's reads too).
+  Row, column and cell filters need Glue 5.0+ and
+  ``--enable-lakeformation-fine-grained-access true`` (recorded in ``run.json``).
 - the job's ``GlueVersion`` picks the Spark line's SQL defaults
   (``versions.py``, ``core/spark.release_conf``); a ``gluestreaming`` job
   gets Spark's Kafka connector (the locked ``spark-kafka`` jar set).
@@ -43,6 +51,7 @@ them.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -71,6 +80,8 @@ SPARK_COMMANDS = ("glueetl", "gluestreaming")
 COMMANDS = (*SPARK_COMMANDS, "pythonshell")
 BOOKMARK_OPTIONS = ("job-bookmark-enable", "job-bookmark-disable", "job-bookmark-pause")
 KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.12:3.5.1"     # what Glue streaming ships
+ROLE_SESSION = "GlueJobRunnerSession"     # the session name Glue's runs show in CloudTrail
+FGAC_ARGUMENT = "--enable-lakeformation-fine-grained-access"
 
 RUNTIME = Path(__file__).with_name("runtime")            # holds the awsglue package
 LAUNCHER = RUNTIME / "awsglue" / "_launcher.py"
@@ -96,6 +107,14 @@ def executor_error(message: str) -> RunError:
                     f"Request ID: {uuid.uuid4()}; Proxy: null)")
 
 
+def _version_at_least(version: str, floor: tuple[int, ...]) -> bool:
+    """``"5.0"`` >= (5, 0)? (Glue versions are ``major.minor``.)"""
+    try:
+        return tuple(int(p) for p in version.split(".")) >= floor
+    except ValueError:
+        return False
+
+
 def utcnow(clock) -> datetime:
     """The stack clock's UTC time, naive, like moto's own timestamps (its serializer adds the zone)."""
     return clock.now().replace(tzinfo=None)
@@ -119,6 +138,7 @@ class JobSpec:
     execution_class: str
     security_configuration: str | None
     notification_property: dict | None
+    role: str | None = None
     moto_job: object = None           # moto's FakeJob: retries are recorded there too
 
     @classmethod
@@ -127,7 +147,8 @@ class JobSpec:
                    dict(job.non_overridable_arguments or {}), job.glue_version, job.worker_type,
                    job.number_of_workers, job.max_capacity, job.allocated_capacity, job.timeout,
                    int(job.max_retries or 0), int((job.execution_property or {}).get("MaxConcurrentRuns", 1)),
-                   job.execution_class or "STANDARD", job.security_configuration, job.notification_property, job)
+                   job.execution_class or "STANDARD", job.security_configuration, job.notification_property,
+                   getattr(job, "role", None), job)
 
     @property
     def kind(self) -> str:
@@ -167,6 +188,9 @@ class Run:
     stop_event: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
     usage: object | None = None        # core.s3.Usage: what the run's process read from S3 (the run's key)
+    access_key: str | None = None      # the key the run signs with (its role session's)
+    vended: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)  # meters of vended keys
+    vended_usage: list = field(default_factory=list)
 
     # -- the settings Glue reports for the run ----------------------------------
     @property
@@ -317,9 +341,17 @@ class JobRuns:
         if run.stop_event.is_set():
             self._set(run, "STOPPED")
             return
-        with self.ctx.s3.meter.track(run.id) as usage:      # the script signs as the run: its S3 reads
+        with self.ctx.s3.meter.track(run.access_key or run.id) as usage:   # the run's S3 reads, by its key
             run.usage = usage
-            outcome = self._supervise(run, cmd, env, tails)
+            try:
+                outcome = self._supervise(run, cmd, env, tails)
+            finally:
+                with self.lock:
+                    run.vended.close()          # stop metering the credentials vended to the run
+                for extra in run.vended_usage:
+                    usage.bytes_read += extra.bytes_read
+                    usage.requests += extra.requests
+                    usage.objects |= extra.objects
         self._send_logs(run, tails, final=True, extra_error=self._traceback(run))
         if outcome == "STOPPED":
             self._set(run, "STOPPED")
@@ -348,20 +380,69 @@ class JobRuns:
             except versions.UnsupportedVersion as exc:
                 raise executor_error(str(exc)) from None
         script = self._fetch_script(run, args.get("--scriptLocation") or spec.command.get("ScriptLocation"))
+        key, secret, token = self._role_session(run)
+        fine_grained = (version is not None and _version_at_least(run.glue_version, (5, 0))
+                        and str(args.get(FGAC_ARGUMENT, "false")).lower() == "true")
         (run.folder / "run.json").write_text(json.dumps({
             "job_name": spec.name, "run_id": run.id, "attempt": run.attempt, "bookmark_option": option,
-            "bookmark": self.bookmarks.committed(spec.name) if option != "job-bookmark-disable" else None}))
+            "bookmark": self.bookmarks.committed(spec.name) if option != "job-bookmark-disable" else None,
+            "account_id": self.ctx.principals.account_id, "glue_version": run.glue_version,
+            "lakeformation_fine_grained_access": fine_grained}))
         glue_args = {"--JOB_ID": "j_" + hashlib.sha256(spec.name.encode()).hexdigest(), "--JOB_RUN_ID": run.id,
                      "--job-bookmark-option": option, "--JOB_NAME": spec.name}
         glue_args.update({k: v for k, v in args.items() if k not in glue_args})
         script_args = [str(part) for pair in glue_args.items() for part in pair]
-        env = {**self.ctx.env(), "AWS_ACCESS_KEY_ID": run.id,       # the script's boto3 signs as the run (metered)
+        env = {**self.ctx.env(), "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret,  # the role's session
                "PYTHONPATH": str(RUNTIME), "LOCALAWS_GLUE_RUN_DIR": str(run.folder), "PYTHONUNBUFFERED": "1"}
+        if token:
+            env["AWS_SESSION_TOKEN"] = token
         if spec.kind == "pythonshell":
             base = {k: v for k, v in os.environ.items() if k not in ("AWS_ENDPOINT_URL", "PYTHONPATH")}
             return [sys.executable, str(LAUNCHER), str(script), *script_args], {**base, **env}
-        return self._spark_command(run, version, script, script_args, args), {
+        return self._spark_command(run, version, script, script_args, args, secret), {
             **submit_env(self._java(), local_dir=run.folder / "local"), **env}
+
+    def _role_session(self, run: Run) -> tuple[str, str, str | None]:
+        """Assume the job's role for this run (Glue's session name): (access key, secret, session token).
+
+        ``Role`` may be a role name or ARN, as CreateJob takes it. The role need
+        not exist in IAM locally (STS here assumes any role ARN); it then holds no
+        Lake Formation grants and no IAM policies. A spec without a role signs
+        with the run's id: the stack's administrator.
+        """
+        role = run.spec.role
+        if not role:
+            run.access_key = run.id
+            return run.id, "localaws", None
+        if not role.startswith("arn:"):
+            role = f"arn:aws:iam::{self.ctx.principals.account_id}:role/{role}"
+        try:
+            creds = self.ctx.client("sts").assume_role(RoleArn=role, RoleSessionName=ROLE_SESSION)["Credentials"]
+        except Exception as exc:  # noqa: BLE001 - e.g. a malformed role ARN
+            raise executor_error(f"Unable to assume role {role}: {exc}") from None
+        run.access_key = creds["AccessKeyId"]
+        return creds["AccessKeyId"], creds["SecretAccessKey"], creds.get("SessionToken")
+
+    # ================================================================ Lake Formation's vended credentials
+    def run_of_key(self, access_key: str | None) -> Run | None:
+        """The active run that signs with ``access_key`` (its role session), if any."""
+        if not access_key:
+            return None
+        with self.lock:
+            for run in self.runs.values():
+                if run.access_key == access_key and run.state in ACTIVE:
+                    return run
+        return None
+
+    def credentials_vended(self, caller_key: str | None, vended_key: str) -> None:
+        """Lake Formation vended ``vended_key`` to the caller: if the caller is a run, the S3
+        reads signed with it count as the run's (``objects_read``) until the run ends."""
+        run = self.run_of_key(caller_key)
+        if run is None:
+            return
+        with self.lock:
+            if run.state in ACTIVE:
+                run.vended_usage.append(run.vended.enter_context(self.ctx.s3.meter.track(vended_key)))
 
     def _java(self) -> str:
         if self._java_home is None:
@@ -371,11 +452,12 @@ class JobRuns:
                 raise RunError(str(exc)) from None
         return self._java_home
 
-    def _spark_command(self, run: Run, version, script: Path, script_args: list[str], args: dict) -> list[str]:
+    def _spark_command(self, run: Run, version, script: Path, script_args: list[str], args: dict,
+                       secret: str) -> list[str]:
         """``spark-submit --master local[2]``: the driver JVM, its two task threads standing in for the workers."""
         jar_sets = jar_sets_for([KAFKA_PACKAGE]) if run.spec.kind == "gluestreaming" else []
         try:
-            conf = s3a_conf(self.ctx.endpoint, run.id, "localaws", self.ctx.region, jar_sets=jar_sets)
+            conf = s3a_conf(self.ctx.endpoint, run.access_key, secret, self.ctx.region, jar_sets=jar_sets)
         except RuntimeError as exc:           # a jar set is not installed
             raise RunError(str(exc)) from None
         conf.update(local_conf(driver_heap_mb=heap_mb("spark-driver"), jvm_options=FAST_JVM))

@@ -19,6 +19,8 @@ This plane answers, in Lake Formation's rest-json shapes:
   SearchTablesByLFTags, SearchDatabasesByLFTags.
 - **Hybrid access mode**: CreateLakeFormationOptIn, DeleteLakeFormationOptIn,
   ListLakeFormationOptIns.
+- **Credential vending**: GetTemporaryGlueTableCredentials (keys of the
+  registration role's session, for an engine reading a table's S3 data).
 
 Who may call: the account root (the stack's administrator) and the data lake
 administrators may do everything; a principal may grant or revoke only what it
@@ -33,12 +35,13 @@ from __future__ import annotations
 
 import copy
 
-from localaws.core import AWSError, Plane, operation
+from localaws.core import AWSError, Plane, iam_policy, operation
 from localaws.core.lake import IAM_ALLOWED_PRINCIPALS, SERVICE_LINKED_ROLE, Grant, default_settings, s3_arn
 
 from . import engine, errors
 
 MAX_BATCH = 20
+PERMISSION_TYPES = ("COLUMN_PERMISSION", "CELL_FILTER_PERMISSION", "NESTED_PERMISSION", "NESTED_CELL_PERMISSION")
 
 
 def _page(items: list, params: dict, key: str, default_max: int = 100) -> dict:
@@ -812,3 +815,99 @@ class LakeFormationPlane(Plane):
             found = [copy.deepcopy(r) for (p, k), r in self.lake.opt_ins.items()
                      if (who is None or p == who) and (key is None or k == key)]
         return _page(found, req.params, "LakeFormationOptInsInfoList")
+
+    # -- credential vending ----------------------------------------------------------
+    @operation("GetTemporaryGlueTableCredentials")
+    def get_temporary_glue_table_credentials(self, req):
+        """Credentials to read one table's data in S3, for an engine acting for the caller.
+
+        Lake Formation assumes the role its registration names for the table's
+        location (the ``RoleArn`` of RegisterResource, or its service-linked
+        role) and returns that session's keys, so the S3 read of a registered
+        location goes through even though the caller's own IAM policies do not
+        allow it. Checks, in AWS's order: the caller's IAM policies allow
+        ``lakeformation:GetDataAccess``; the table exists and the caller may see
+        it; the caller holds every one of ``Permissions`` (default ``SELECT``) on
+        it; the engine supports the filtering the caller's grants need
+        (``SupportedPermissionTypes``: ``COLUMN_PERMISSION`` when only some
+        columns are granted, ``CELL_FILTER_PERMISSION`` when rows or cells are
+        filtered; otherwise ``PermissionTypeMismatchException``, "to avoid data
+        leakage"). The filters themselves are not in the answer: the engine gets
+        them from Glue's GetUnfilteredTableMetadata and applies them.
+
+        Local differences: the keys are not scoped down to the table's prefix
+        (the local S3 endpoint lets the registration role's session read the
+        whole registered location) and ``Expiration`` is not enforced. A Glue job
+        run that asks has the S3 reads signed with the vended keys counted as its
+        own (``glue.objects_read``).
+
+        https://docs.aws.amazon.com/lake-formation/latest/APIReference/API_GetTemporaryGlueTableCredentials.html,
+        https://docs.aws.amazon.com/lake-formation/latest/dg/api-overview.html
+        """
+        p = req.params
+        caller = self._caller(req)
+        table_arn = p.get("TableArn") or ""
+        parts = table_arn.split(":", 5)
+        if len(parts) != 6 or parts[:3] != ["arn", "aws", "glue"] or not parts[5].startswith("table/") \
+                or parts[5].count("/") != 2:
+            raise errors.InvalidInputException(f"Invalid TableArn {table_arn!r}: expected "
+                                               "arn:aws:glue:<region>:<account>:table/<database>/<table>.")
+        database, name = parts[5].split("/")[1:]
+        wanted = list(p.get("Permissions") or ["SELECT"])
+        unknown = [w for w in wanted if w not in engine.PERMISSIONS]
+        types = list(p.get("SupportedPermissionTypes") or [])
+        bad_types = [t for t in types if t not in PERMISSION_TYPES]
+        duration = p.get("DurationSeconds", 3600)
+        if unknown or bad_types:
+            raise errors.InvalidInputException(f"Unknown value(s): {', '.join(unknown + bad_types)}.")
+        if not isinstance(duration, int) or not 900 <= duration <= 43200:
+            raise errors.InvalidInputException("DurationSeconds must be between 900 and 43200.")
+        if not self.lake.is_admin(caller) and not iam_policy.allowed(
+                self.ctx.client("iam"), caller, "lakeformation:GetDataAccess", "*"):
+            raise errors.AccessDeniedException(
+                f"User: {caller} is not authorized to perform: lakeformation:GetDataAccess because no "
+                "identity-based policy allows the lakeformation:GetDataAccess action")
+        glue = self.ctx.client("glue")
+        try:
+            table = glue.get_table(DatabaseName=database, Name=name)["Table"]
+        except glue.exceptions.EntityNotFoundException:
+            raise errors.EntityNotFoundException(f"Table {name} not found.") from None
+        access = self.lake.table_access(caller, database, name)
+        if not (access.describe or access.select):
+            raise errors.EntityNotFoundException(f"Table {name} not found.")
+        held = set(access.permissions) | ({"SELECT"} if access.select else set())
+        if not self.lake.expand_permissions(set(wanted)) - {"ALL"} <= held:
+            raise errors.AccessDeniedException(f"Insufficient Lake Formation permission(s) on {name}")
+        if (access.columns is not None and "COLUMN_PERMISSION" not in types) or \
+                ((access.row_filter or access.cells) and "CELL_FILTER_PERMISSION" not in types):
+            raise errors.PermissionTypeMismatchException(
+                "The engine does not support filtering data based on the enforced permissions.")
+        location = (table.get("StorageDescriptor") or {}).get("Location") or ""
+        record = self.lake.registered(location) if location else None
+        if record is None:
+            raise errors.InvalidInputException(f"The location of table {name} ({location or 'none'}) is not "
+                                               "registered with Lake Formation: there is nothing to vend; "
+                                               "read it with your own credentials.")
+        credentials = self._vend(record["RoleArn"], duration)
+        glue_plane = self.ctx.registry.planes.get("glue")
+        if glue_plane is not None and hasattr(glue_plane, "jobs"):
+            glue_plane.jobs.credentials_vended(req.access_key, credentials["AccessKeyId"])
+        return {**credentials, "VendedS3Path": [location]}
+
+    def _vend(self, role_arn: str, duration: int) -> dict:
+        """A session of the registration's role (created first if it is Lake Formation's
+        service-linked role, as RegisterResource does on AWS)."""
+        if role_arn.endswith(SERVICE_LINKED_ROLE):
+            iam = self.ctx.client("iam")
+            try:
+                iam.get_role(RoleName=SERVICE_LINKED_ROLE.rsplit("/", 1)[1])
+            except iam.exceptions.NoSuchEntityException:
+                iam.create_role(RoleName=SERVICE_LINKED_ROLE.rsplit("/", 1)[1],
+                                Path="/" + SERVICE_LINKED_ROLE.split("/", 1)[1].rsplit("/", 1)[0] + "/",
+                                AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": [{"Effect": '
+                                '"Allow", "Principal": {"Service": "lakeformation.amazonaws.com"}, '
+                                '"Action": "sts:AssumeRole"}]}')
+        creds = self.ctx.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="AWSLF-DataAccess",
+                                                   DurationSeconds=min(duration, 43200))["Credentials"]
+        return {"AccessKeyId": creds["AccessKeyId"], "SecretAccessKey": creds["SecretAccessKey"],
+                "SessionToken": creds["SessionToken"], "Expiration": creds["Expiration"].timestamp()}

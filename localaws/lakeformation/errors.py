@@ -30,3 +30,8 @@ class AccessDeniedException(AWSError):
 class ResourceNumberLimitExceededException(AWSError):
     """A resource numerical limit was exceeded (e.g. more than 1000 values for one LF-Tag)."""
     status = 400
+
+
+class PermissionTypeMismatchException(AWSError):
+    """The engine does not support the filtering the caller's grants need (GetTemporaryGlueTableCredentials)."""
+    status = 400

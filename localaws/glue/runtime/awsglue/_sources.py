@@ -53,14 +53,15 @@ def hidden(relative: str) -> bool:
     return any(part.startswith(("_", ".")) for part in relative.split("/") if part)
 
 
-def list_objects(paths: list[str], recurse: bool, exclusions=()) -> list[dict]:
+def list_objects(paths: list[str], recurse: bool, exclusions=(), s3=None) -> list[dict]:
     """Every data object under ``paths``: ``{"uri", "base", "mtime_ms", "size"}`` dicts.
 
     A path naming one object is that object. ``recurse`` False keeps only the
     objects directly under a folder path (Glue's default); ``exclusions`` are
-    Glue's glob patterns (``"**.json"``), matched against the key.
+    Glue's glob patterns (``"**.json"``), matched against the key. ``s3``: the
+    client to list with (default: the job's own credentials).
     """
-    s3 = s3_client()
+    s3 = s3 or s3_client()
     found = []
     for path in paths:
         bucket, key = split(path)
@@ -98,8 +99,10 @@ def exclusion_list(value) -> list[str]:
     return json.loads(value) if isinstance(value, str) else list(value)
 
 
-def read_files(spark, uris: list[str], fmt: str, options: dict | None = None, schema=None, base: str | None = None):
-    """A DataFrame of ``uris`` in format ``fmt`` (Glue's format options translated to Spark's)."""
+def read_files(spark, uris: list[str], fmt: str, options: dict | None = None, schema=None, base: str | None = None,
+               hadoop: dict | None = None):
+    """A DataFrame of ``uris`` in format ``fmt`` (Glue's format options translated to Spark's);
+    ``hadoop``: Hadoop settings for this read only (Lake Formation's vended keys)."""
     from pyspark.sql.types import StructType
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r} is not supported locally; use one of {sorted(FORMATS - {'glueparquet'})}")
@@ -107,6 +110,8 @@ def read_files(spark, uris: list[str], fmt: str, options: dict | None = None, sc
         return spark.createDataFrame([], schema or StructType([]))
     options = dict(options or {})
     reader = spark.read
+    for key, value in (hadoop or {}).items():
+        reader = reader.option(key, value)
     if base:
         reader = reader.option("basePath", base)      # key=value folders become columns, as Spark reads them
     if fmt == "csv":
@@ -222,10 +227,18 @@ def read_table(spark, database: str, table_name: str, push_down_predicate: str =
     to the catalog's partitions *before* any file is listed, as on Glue: only
     the partitions it keeps are read. ``select(objects)`` may narrow the list
     of files (a job bookmark); it is called once, with every file listed.
+
+    In a job run, Lake Formation decides first (``_lakeformation.plan``): the
+    role's columns, rows and cells only, the files of a registered location
+    listed and read with the keys Lake Formation vends.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
-    table = get_table(database, table_name, catalog_id)
+    from awsglue import _lakeformation
+    access = _lakeformation.plan(database, table_name, catalog_id)
+    table = access.table if access is not None else get_table(database, table_name, catalog_id)
+    s3 = access.s3_client() if access is not None else None
+    hadoop = access.read_options() if access is not None else None
     fmt = table_format(table)
     sd = table.get("StorageDescriptor") or {}
     columns = [(c["Name"], hive_type(c["Type"])) for c in sd.get("Columns") or []]
@@ -240,9 +253,10 @@ def read_table(spark, database: str, table_name: str, push_down_predicate: str =
             values = values.select(*[F.col(n).try_cast(t).alias(n) for n, t in keys], "__i")
             kept = {row["__i"] for row in values.where(push_down_predicate).select("__i").collect()}
             parts = [p for i, p in enumerate(parts) if i in kept]
-        groups = [(p["Values"], list_objects([p["StorageDescriptor"]["Location"]], recurse=True)) for p in parts]
+        groups = [(p["Values"], list_objects([p["StorageDescriptor"]["Location"]], recurse=True, s3=s3))
+                  for p in parts]
     else:
-        groups = [([], list_objects([sd["Location"]], recurse=True))]
+        groups = [([], list_objects([sd["Location"]], recurse=True, s3=s3))]
     listing = [o for _values, found in groups for o in found]
     chosen = {o["uri"] for o in (select(listing) if select else listing)}
     frames = []
@@ -250,17 +264,18 @@ def read_table(spark, database: str, table_name: str, push_down_predicate: str =
         uris = [o["uri"] for o in found if o["uri"] in chosen]
         if not uris:
             continue
-        df = read_files(spark, uris, fmt, options, schema)
+        df = read_files(spark, uris, fmt, options, schema, hadoop=hadoop)
         for (name, type_name), value in zip(keys, values):
             df = df.withColumn(name, F.lit(value).try_cast(type_name))
         frames.append(df)
     if not frames:
         ddl = ", ".join(f"`{n}` {t}" for n, t in columns + keys)
-        return spark.createDataFrame([], ddl or StructType([]))
-    result = frames[0]
-    for df in frames[1:]:
-        result = result.unionByName(df, allowMissingColumns=True)
-    return result
+        result = spark.createDataFrame([], ddl or StructType([]))
+    else:
+        result = frames[0]
+        for df in frames[1:]:
+            result = result.unionByName(df, allowMissingColumns=True)
+    return access.restrict(result) if access is not None else result
 
 
 def bookmarked(listing: list[dict], ctx: str, paths: list[str], bookmark, band_ms: int) -> list[dict]:

@@ -7,7 +7,8 @@ A Glue ETL script starts with::
     spark = glueContext.spark_session
 
 and then reads with ``glueContext.create_dynamic_frame.from_catalog(...)`` or
-``.from_options(...)``, writes with ``glueContext.write_dynamic_frame...``,
+``.from_options(...)`` (or ``create_data_frame.from_catalog`` for a Spark
+DataFrame; both apply Lake Formation, ``_lakeformation.py``), writes with ``glueContext.write_dynamic_frame...``,
 and (in a streaming job) reads Kafka with
 ``glueContext.create_data_frame.from_options(connection_type="kafka", ...)``
 and processes it with ``glueContext.forEachBatch(...)``.
@@ -172,10 +173,22 @@ class _DynamicFrameWriter:
 
 
 class _DataFrameReader:
-    """``glueContext.create_data_frame``: streaming sources (Kafka)."""
+    """``glueContext.create_data_frame``: Data Catalog tables, and streaming sources (Kafka)."""
 
     def __init__(self, glue_context: "GlueContext"):
         self._ctx = glue_context
+
+    def from_catalog(self, database: str | None = None, table_name: str | None = None, transformation_ctx: str = "",
+                     push_down_predicate: str = "", additional_options=None, catalog_id=None,
+                     name_space: str | None = None, **kwargs):
+        """A Data Catalog table as a Spark DataFrame (the method Glue documents for Lake
+        Formation-governed tables; the same read as ``create_dynamic_frame.from_catalog``)."""
+        database = database or name_space
+        if not database or not table_name:
+            raise ValueError("from_catalog needs database and table_name")
+        options = dict(additional_options or {})
+        return _sources.read_table(self._ctx.spark_session, database, table_name,
+                                   push_down_predicate or options.get("pushDownPredicate", ""), catalog_id)
 
     def from_options(self, connection_type: str, connection_options: dict | None = None, format: str | None = None,  # noqa: A002
                      format_options: dict | None = None, transformation_ctx: str = "", **kwargs):
@@ -258,6 +271,9 @@ class GlueContext:
 
     def create_data_frame_from_options(self, *args, **kwargs):
         return self.create_data_frame.from_options(*args, **kwargs)
+
+    def create_data_frame_from_catalog(self, *args, **kwargs):
+        return self.create_data_frame.from_catalog(*args, **kwargs)
 
     def get_logger(self) -> GlueLogger:
         return GlueLogger()
