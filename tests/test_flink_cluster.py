@@ -160,3 +160,26 @@ def test_stop_leaves_no_process(tmp_path_factory, cluster):
     alive = [pid for pid in pids if psutil.pid_exists(pid)
              and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
     assert alive == []
+
+
+def test_a_port_taken_before_flink_binds_it_is_replaced(tmp_path_factory):
+    """free_port() only says a port was free a moment ago: another process may take it first.
+    The JobManager and the SQL Gateway then start again on new ports."""
+    import socket
+    from localaws.core.flink import free_port
+    taken = [socket.socket(), socket.socket()]
+    for sock in taken:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+    rest, gateway_port = (sock.getsockname()[1] for sock in taken)
+    flink = FlinkCluster(tmp_path_factory.mktemp("flink-ports"))
+    flink.rpc_port, flink.rest_port, flink.gateway_port = free_port(), rest, gateway_port
+    try:
+        flink.start()
+        assert flink.rest_port != rest and flink.rest("/overview")["flink-version"] == FLINK_VERSION
+        gateway = flink.start_gateway()
+        assert flink.gateway_port != gateway_port and gateway.url.endswith(f":{flink.gateway_port}")
+    finally:
+        flink.stop()
+        for sock in taken:
+            sock.close()

@@ -140,6 +140,12 @@ class FlinkError(RuntimeError):
     """A Flink process did not start, or a REST call or SQL statement failed."""
 
 
+#: How often a process is started again on new ports when one it was given was taken.
+PORT_ATTEMPTS = 3
+#: What a Flink process logs when a port it was given is taken.
+PORT_TAKEN = ("Address already in use", "BindException", "Could not start rest endpoint on any port")
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as sock:
@@ -378,17 +384,34 @@ class FlinkCluster:
 
     def start(self, timeout: float = START_TIMEOUT) -> "FlinkCluster":
         """Write the config, start the JobManager, then the TaskManager; return when
-        the REST API answers ``/overview`` with the TaskManager registered."""
-        self.write_config()
+        the REST API answers ``/overview`` with the TaskManager registered.
+
+        The ports were free when :func:`free_port` picked them, but any process may
+        take one before the JobManager binds it (outgoing connections draw from the
+        same ephemeral range): then new ports are picked and the JobManager started
+        again, up to :data:`PORT_ATTEMPTS` times."""
         try:
-            self.start_process("jobmanager")
-            self._wait("jobmanager", lambda: _answers(f"{self.rest_url}/overview"),
-                       f"answer {self.rest_url}/overview", timeout)
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                self.write_config()
+                self.start_process("jobmanager")
+                try:
+                    self._wait("jobmanager", lambda: _answers(f"{self.rest_url}/overview"),
+                               f"answer {self.rest_url}/overview", timeout)
+                    break
+                except FlinkError:
+                    if attempt == PORT_ATTEMPTS or not self._port_taken("jobmanager"):
+                        raise
+                    self._kill(self.processes["jobmanager"], signal.SIGKILL)
+                    self.rpc_port = 0                      # write_config picks new ports
             self.start_taskmanager(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _port_taken(self, kind: str) -> bool:
+        """Did process ``kind`` fail because a port it was given was taken?"""
+        return any(sign in self.log_tail(kind, 200) for sign in PORT_TAKEN)
 
     def taskmanagers(self) -> int:
         """How many TaskManagers the JobManager has registered."""
@@ -417,16 +440,22 @@ class FlinkCluster:
         return proc.pid
 
     def start_gateway(self, timeout: float = START_TIMEOUT) -> "SqlGateway":
-        """Start the SQL Gateway against this cluster; return a client of its REST API."""
-        proc = self.start_process("sql-gateway")
-        gateway = SqlGateway(f"http://127.0.0.1:{self.gateway_port}")
-        try:
-            self._wait("sql-gateway", lambda: _answers(f"{gateway.url}/v1/info"),
-                       f"answer {gateway.url}/v1/info", timeout)
-        except FlinkError:
-            self._kill(proc, signal.SIGKILL)
-            raise
-        return gateway
+        """Start the SQL Gateway against this cluster; return a client of its REST API
+        (on a taken port, again on a new one, as :meth:`start` does)."""
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            proc = self.start_process("sql-gateway")
+            gateway = SqlGateway(f"http://127.0.0.1:{self.gateway_port}")
+            try:
+                self._wait("sql-gateway", lambda: _answers(f"{gateway.url}/v1/info"),
+                           f"answer {gateway.url}/v1/info", timeout)
+                return gateway
+            except FlinkError:
+                self._kill(proc, signal.SIGKILL)
+                if attempt == PORT_ATTEMPTS or not self._port_taken("sql-gateway"):
+                    raise
+                self.gateway_port = free_port()
+                self.write_config()                        # the gateway reads its port from it
+        raise AssertionError("unreachable")
 
     def rest(self, path: str, body: dict | None = None, method: str | None = None) -> dict:
         """A call to the JobManager's REST API (``/overview``, ``/jobs/<id>``, ...)."""
