@@ -37,7 +37,10 @@ transaction (:meth:`Storage.merge`, :class:`MergePlan`).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+
+from localaws.core import limits
 
 from . import errors
 
@@ -203,8 +206,29 @@ class Storage:
             return f"CAST(hash({quote(table.distkey)}) % {n} AS INTEGER)"
         return f"CAST((row_number() OVER () - 1 + {table.next_even}) % {n} AS INTEGER)"
 
+    @staticmethod
+    @contextlib.contextmanager
+    def one_thread(cursor):
+        """Write with one DuckDB thread. With two, rows reach the slices' row groups (the
+        blocks of STL_SCAN and zone maps) in an order that depends on thread timing, so a
+        table's block count and block contents could differ from run to run."""
+        import duckdb
+        cursor.execute("SET threads = 1")
+        try:
+            yield
+        finally:
+            try:
+                cursor.execute(f"SET threads = {limits.duckdb_config('redshift')['threads']}")
+            except duckdb.Error:
+                pass        # a failed statement aborted the transaction: the next write restores it
+
     def insert(self, cursor, table: TableInfo, columns: list[str] | None, source_sql: str,
                params: list | None) -> int:
+        with self.one_thread(cursor):
+            return self._insert(cursor, table, columns, source_sql, params)
+
+    def _insert(self, cursor, table: TableInfo, columns: list[str] | None, source_sql: str,
+                params: list | None) -> int:
         """Route the rows of ``source_sql`` (a SELECT or VALUES) to their slices; the row count.
 
         The rows are first staged in a temporary table with the table's own
@@ -266,13 +290,14 @@ class Storage:
         """Make every slice table anew with ``columns_sql``, filled with ``SELECT select_sql`` of its old
         rows (in ``order_by`` order; into ``columns`` when given, the rest get their DEFAULT)."""
         into = f" ({', '.join(quote(c) for c in columns)})" if columns else ""
-        for slice_ in self.layout.slices_of(table):
-            name = self.layout.slice_table(table, slice_)
-            cursor.execute(f"CREATE OR REPLACE TEMP TABLE __rewrite AS SELECT {select_sql} FROM {name} {order_by}")
-            cursor.execute(f"DROP TABLE {name}")
-            cursor.execute(f"CREATE TABLE {name} ({columns_sql})")
-            cursor.execute(f"INSERT INTO {name}{into} SELECT * FROM __rewrite")
-        cursor.execute("DROP TABLE IF EXISTS __rewrite")
+        with self.one_thread(cursor):
+            for slice_ in self.layout.slices_of(table):
+                name = self.layout.slice_table(table, slice_)
+                cursor.execute(f"CREATE OR REPLACE TEMP TABLE __rewrite AS SELECT {select_sql} FROM {name} {order_by}")
+                cursor.execute(f"DROP TABLE {name}")
+                cursor.execute(f"CREATE TABLE {name} ({columns_sql})")
+                cursor.execute(f"INSERT INTO {name}{into} SELECT * FROM __rewrite")
+            cursor.execute("DROP TABLE IF EXISTS __rewrite")
 
     def count_rows(self, cursor, table: TableInfo, sorted_rule: str) -> None:
         """Refresh the per-slice row counts (STV_TBL_PERM) after a write.
