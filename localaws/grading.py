@@ -153,6 +153,18 @@ def check_frame_equal(actual, expected, what: str = "the result", *,
         raise LabCheckFailed(f"{what} differs from the expected table:\n{exc}") from None
 
 
+def check_written_answer(answer: Any, ideas: dict[str, tuple[str, ...]], min_words: int) -> None:
+    """A lab's written answer, graded lightly: a string of at least ``min_words`` words that
+    touches each idea of ``ideas`` (idea -> words that show it, any one of them is enough)."""
+    check(isinstance(answer, str), f"ANSWER must be a string (your text in quotes), got {type(answer).__name__}.")
+    words = len(answer.split())
+    check(words >= min_words, f"your answer has {words} words; write at least {min_words}: both questions, "
+                              "with the reasons.")
+    text = answer.lower()
+    missing = [idea for idea, signs in ideas.items() if not any(sign in text for sign in signs)]
+    check(not missing, "your answer does not say (in any words the check recognises): " + "; ".join(missing) + ".")
+
+
 def passed(name: str) -> None:
     """Print ``✓ <name>``: the step's checks all passed."""
     print(f"✓ {name}")

@@ -43,7 +43,7 @@ import random
 from dataclasses import dataclass, field
 
 from localaws.core.waiting import wait_until
-from localaws.grading import LabCheckFailed, check
+from localaws.grading import LabCheckFailed, check, check_written_answer
 
 # ------------------------------------------------------------------ the business
 BUCKET = "lab-sales"
@@ -962,10 +962,4 @@ MIN_WORDS = 60
 
 def check_answer(answer: str) -> None:
     """Step 3, graded lightly: long enough, and touching each idea of :data:`ANSWER_IDEAS`."""
-    check(isinstance(answer, str), f"ANSWER must be a string (your text in quotes), got {type(answer).__name__}.")
-    words = len(answer.split())
-    check(words >= MIN_WORDS, f"your answer has {words} words; write at least {MIN_WORDS}: both questions, "
-                              "with the reasons.")
-    text = answer.lower()
-    missing = [idea for idea, words_ in ANSWER_IDEAS.items() if not any(w in text for w in words_)]
-    check(not missing, "your answer does not say (in any words the check recognises): " + "; ".join(missing) + ".")
+    check_written_answer(answer, ANSWER_IDEAS, MIN_WORDS)
