@@ -114,9 +114,12 @@ def test_sqs_event_source_mapping_delivers_and_deletes(stack, create_function):
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     lam = create_function("t-record-sqs", HANDLERS, "app.record",
                           Environment={"Variables": {"OUT_BUCKET": "t-out-sqs"}})
-    lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="t-record-sqs", BatchSize=10)
+    uuid = lam.create_event_source_mapping(EventSourceArn=queue_arn, FunctionName="t-record-sqs",
+                                           BatchSize=10)["UUID"]
     for body in ["order-1", "order-2", "order-3"]:
         sqs.send_message(QueueUrl=queue_url, MessageBody=body)
+    # Lambda's poller reads the queue in the background, as on AWS: wait until it is drained.
+    assert stack.local.awslambda.wait_sqs_idle(uuid, 60)
     seen = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="t-out-sqs")["Contents"])
     assert seen == ["seen/sqs/order-1", "seen/sqs/order-2", "seen/sqs/order-3"]
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]

@@ -12,8 +12,13 @@ in behind moto (see ``localaws/core/plane.py``):
   invocation and returns 202 at once; ``DryRun`` only checks;
 - S3 event notifications invoke the function asynchronously, once per event,
   as S3 does;
-- SQS event source mappings deliver a batch of messages per invocation and
-  delete them when the handler succeeds, as Lambda's poller does;
+- SQS event source mappings are polled as AWS polls them (``sqs.py``): one
+  poller per mapping long-polls the queue through the SQS API, invokes the
+  function with batches, deletes them on success, leaves them to come back
+  after the queue's visibility timeout on failure (and to the queue's
+  dead-letter queue after ``maxReceiveCount`` receives), with partial batch
+  responses. moto's own delivery (the function run inside SendMessage) is
+  switched off: the mapping is detached from moto's queue record;
 - Kinesis event source mappings are polled as AWS polls them (``streams.py``):
   one poller per mapping reads every shard through the Kinesis API, once a
   second of the stack's clock, and invokes the function with batches, with
@@ -23,6 +28,11 @@ in behind moto (see ``localaws/core/plane.py``):
 
 Every invocation writes START/END/REPORT and the handler's output to the
 CloudWatch Logs group ``/aws/lambda/<name>``.
+
+Teaching hooks (``stack.local.awslambda``): ``wait_idle`` (asynchronous
+invocations), ``wait_sqs_idle`` (SQS mappings drained), ``stream_stats`` and
+``sqs_stats`` (what a poller did), ``crash_next_invocation`` (the next
+invocation's process is killed, as an instance failure would end it).
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ import binascii
 import io
 import json
 import os
+import subprocess
 import threading
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +49,7 @@ from urllib.parse import quote_plus, unquote_plus
 
 from localaws.core import Plane, cwlogs, local_hook, moto_hook, not_emulated
 from localaws.core.waiting import wait_until
-from . import engine, errors, streams
+from . import engine, errors, sqs, streams
 
 MAX_PAYLOAD = 6 * 1024 * 1024   # 6 MB synchronous request/response payload
 MODELS = "moto.awslambda.models"
@@ -56,9 +67,11 @@ class LambdaPlane(Plane):
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="lambda-event")
         self._pending = 0
         self._idle = threading.Condition()
-        self._pollers: dict[str, streams.KinesisPoller] = {}     # mapping UUID -> its poller
+        self._pollers: dict[str, streams.KinesisPoller | sqs.SqsPoller] = {}   # mapping UUID -> its poller
         self._deleting: set[str] = set()
-        self._deleted: dict[str, streams.KinesisPoller] = {}     # stopped pollers, for their stats
+        self._deleted: dict[str, streams.KinesisPoller | sqs.SqsPoller] = {}   # stopped, for their stats
+        self._crash: dict[str, float] = {}        # function name -> seconds after start to kill it
+        self._crash_lock = threading.Lock()
 
     def stop(self):
         for uuid, poller in list(self._pollers.items()):
@@ -132,8 +145,11 @@ class LambdaPlane(Plane):
         """Run one invocation now and write its CloudWatch Logs."""
         folder = self.cache.folder(fn.function_name, fn.code_sha_256, fn.code_bytes)
         stream = engine.log_stream_name(fn.version)
+        with self._crash_lock:
+            crash_after = self._crash.pop(fn.function_name, None)
+        processes = self.ctx.processes if crash_after is None else _Crashing(self.ctx.processes, crash_after)
         result = engine.run(fn, event, folder, endpoint_env=self.ctx.env(),
-                            processes=self.ctx.processes, stream=stream)
+                            processes=processes, stream=stream)
         self._write_logs(fn.logs_group_name, stream, result.log_lines)
         return result
 
@@ -178,27 +194,88 @@ class LambdaPlane(Plane):
             obj["key"] = quote_plus(unquote_plus(obj["key"]), safe="/")
         self.submit(fn, json.dumps(event_body).encode())
 
-    # -- SQS event source mapping -------------------------------------------
-    @moto_hook(f"{MODELS}:LambdaBackend.send_sqs_batch")
-    def sqs_batch(self, _moto_send, backend, function_arn, messages, queue_arn) -> bool:
-        """One invocation per batch of messages; True deletes them from the queue."""
-        if not messages:
-            return True
-        fn = backend.get_function(function_arn)
+    # -- SQS event source mappings (the poller is sqs.py) ----------------------
+    @staticmethod
+    def _moto_queue(account_id: str, queue_arn: str):
+        """moto's record of the queue ``queue_arn`` (in-process: we are inside a moto call)."""
+        from moto.sqs.models import sqs_backends
         region = queue_arn.split(":")[3]
-        records = [{
-            "messageId": m.id, "receiptHandle": m.receipt_handle, "body": m.body,
-            "attributes": {"ApproximateReceiveCount": str(m.approximate_receive_count),
-                           "SentTimestamp": str(m.sent_timestamp),
-                           "SenderId": m.sender_id,
-                           "ApproximateFirstReceiveTimestamp":
-                               str(getattr(m, "approximate_first_receive_timestamp", m.sent_timestamp))},
-            "messageAttributes": m.message_attributes or {},
-            "md5OfBody": m.body_md5, "eventSource": "aws:sqs",
-            "eventSourceARN": queue_arn, "awsRegion": region,
-        } for m in messages]
-        result = self.run(fn, json.dumps({"Records": records}).encode())
-        return result.function_error is None
+        for queue in sqs_backends[account_id][region].queues.values():
+            if queue.queue_arn == queue_arn:
+                return queue
+        return None
+
+    def _check_sqs(self, backend, spec: dict, mapping=None) -> None:
+        arn = spec.get("EventSourceArn") or mapping.event_source_arn
+        queue = self._moto_queue(backend.account_id, arn)
+        if queue is None:
+            return                                    # moto answers ResourceNotFoundException
+        name = spec.get("FunctionName") or (mapping.function_arn if mapping else None)
+        try:
+            timeout = int(backend.get_function(name).timeout) if name else None
+        except Exception:
+            timeout = None                            # moto answers for a missing function
+        sqs.check(spec, fifo=bool(queue.fifo_queue), visibility_timeout=int(queue.visibility_timeout),
+                  function_timeout=timeout, current=mapping)
+
+    def _start_sqs_poller(self, backend, mapping) -> None:
+        queue = self._moto_queue(backend.account_id, mapping.event_source_arn)
+        if queue is not None:      # moto would invoke inside SendMessage: on AWS only the poller delivers
+            queue.lambda_event_source_mappings.pop(mapping.function_arn, None)
+        region = mapping.event_source_arn.split(":")[3]
+        client = self.ctx.client("sqs", region_name=region)
+        poller = sqs.SqsPoller(mapping, sqs=client, invoke=self._invoker(backend))
+        self._pollers[mapping.uuid] = poller
+        poller.start()
+
+    @local_hook("On AWS, poll the queue's ApproximateNumberOfMessages and "
+                "ApproximateNumberOfMessagesNotVisible (GetQueueAttributes) until both are 0, "
+                "or watch the function's effect.")
+    def wait_sqs_idle(self, uuid: str | None = None, timeout: float = 60) -> bool:
+        """Block until the queue of mapping ``uuid`` (or of every SQS mapping) is empty, nothing
+        in flight or delayed, and no invocation runs. False if ``timeout`` passed first (a poison
+        message without a dead-letter queue keeps coming back: never idle)."""
+        pollers = [p for u, p in list(self._pollers.items())
+                   if isinstance(p, sqs.SqsPoller) and (uuid is None or u == uuid)]
+        if uuid is not None and not pollers:
+            raise KeyError(f"no running SQS event source mapping {uuid}")
+
+        def idle() -> bool:
+            for poller in pollers:
+                if poller.busy or poller.queue_url is None:
+                    return False
+                attrs = poller.sqs.get_queue_attributes(QueueUrl=poller.queue_url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+                if any(int(v) for v in attrs.values()) or poller.busy:
+                    return False
+            return True
+        return wait_until(idle, timeout, poll=0.1)
+
+    @local_hook("On AWS, read the function's CloudWatch metrics (Invocations, Errors) and the queue's "
+                "(NumberOfMessagesReceived, NumberOfMessagesDeleted, ApproximateAgeOfOldestMessage).")
+    def sqs_stats(self, uuid: str) -> dict:
+        """What the SQS poller of mapping ``uuid`` did: receives, invocations (failed ones too),
+        messages received and deleted (their IDs, in order), the last batches, its State."""
+        poller = self._pollers.get(uuid) or self._deleted.get(uuid)
+        if not isinstance(poller, sqs.SqsPoller):
+            raise KeyError(f"no SQS event source mapping {uuid}")
+        return poller.snapshot()
+
+    @local_hook("On AWS you cannot kill a function's execution environment; to rehearse a consumer "
+                "crash, make the handler fail (raise, or os._exit(1)) for one invocation.")
+    def crash_next_invocation(self, function_name: str, after_seconds: float = 0.0) -> None:
+        """Kill the process of ``function_name``'s next invocation, as an instance failure would.
+
+        The execution environment (its process group) gets SIGKILL ``after_seconds`` after it
+        started (0: at once, so the handler does nothing: deterministic), or never if it finished
+        first. The invocation then fails with ``Runtime.ExitError``, like any crash: an SQS
+        mapping leaves the batch in the queue, and it comes back after the visibility timeout.
+        """
+        if after_seconds < 0:
+            raise ValueError("after_seconds cannot be negative")
+        with self._crash_lock:
+            self._crash[function_name] = float(after_seconds)
 
     # -- Kinesis event source mappings (the poller is streams.py) -------------------------
     @staticmethod
@@ -207,7 +284,12 @@ class LambdaPlane(Plane):
 
     @moto_hook(f"{MODELS}:LambdaBackend.create_event_source_mapping")
     def create_event_source_mapping(self, moto_create, backend, spec):
-        """moto records the mapping; for a Kinesis stream, a poller starts reading it."""
+        """moto records the mapping; for a Kinesis stream or an SQS queue, a poller starts reading it."""
+        if sqs.is_sqs(spec.get("EventSourceArn")):
+            self._check_sqs(backend, spec)
+            mapping = moto_create(backend, spec)
+            self._start_sqs_poller(backend, mapping)
+            return mapping
         if not self._is_kinesis(spec.get("EventSourceArn")):
             return moto_create(backend, spec)
         streams.check(spec)
@@ -227,13 +309,16 @@ class LambdaPlane(Plane):
     @moto_hook(f"{MODELS}:LambdaBackend.update_event_source_mapping")
     def update_event_source_mapping(self, moto_update, backend, uuid, spec):
         poller = self._pollers.get(uuid)
-        if poller is not None:
+        if isinstance(poller, sqs.SqsPoller):
+            self._check_sqs(backend, spec, poller.mapping)
+        elif poller is not None:
             streams.check(spec, create=False)
         mapping = moto_update(backend, uuid, spec)
         if poller is not None and mapping is not None:
             if "Enabled" in spec:
                 poller.set_enabled(bool(spec["Enabled"]))
-            poller.wake()                 # the new settings hold from the next poll
+            if isinstance(poller, streams.KinesisPoller):
+                poller.wake()             # the new settings hold from the next poll
         return mapping
 
     @moto_hook(f"{MODELS}:LambdaBackend.delete_event_source_mapping")
@@ -251,6 +336,17 @@ class LambdaPlane(Plane):
     def mapping_configuration(self, moto_configuration, mapping):
         """moto's answer, with the poller's State and the defaults AWS shows for Kinesis."""
         out = moto_configuration(mapping)
+        if sqs.is_sqs(mapping.event_source_arn):
+            poller = self._pollers.get(mapping.uuid)
+            if poller is not None:
+                out["State"] = poller.state
+            elif mapping.uuid in self._deleting:
+                out["State"] = "Deleting"
+            out["MaximumBatchingWindowInSeconds"] = mapping.max_batch_window or 0
+            for key in ("StartingPosition", "LastProcessingResult", "BisectBatchOnFunctionError",
+                        "MaximumRecordAgeInSeconds", "MaximumRetryAttempts", "ParallelizationFactor"):
+                out.pop(key, None)                  # stream settings: absent for a queue
+            return out
         if not self._is_kinesis(mapping.event_source_arn):
             return out
         poller = self._pollers.get(mapping.uuid)
@@ -300,6 +396,30 @@ class LambdaPlane(Plane):
         (and their sequence numbers, in order), failed invocations, bisections, records discarded,
         on-failure records sent, the last batches, its State, and whether it is waiting for the clock."""
         poller = self._pollers.get(uuid) or self._deleted.get(uuid)
-        if poller is None:
+        if not isinstance(poller, streams.KinesisPoller):
             raise KeyError(f"no running Kinesis event source mapping {uuid}")
         return poller.snapshot()
+
+
+class _Crashing:
+    """The stack's process tracker for one invocation that is to die (``crash_next_invocation``)."""
+
+    def __init__(self, processes, after_seconds: float):
+        self._processes = processes
+        self._after = after_seconds
+
+    def popen(self, args, **kwargs):
+        proc = self._processes.popen(args, **kwargs)
+        if self._after <= 0:
+            self._processes.kill(proc)                   # SIGKILL to its process group, at once
+        else:
+            def kill_if_running():
+                try:
+                    proc.wait(timeout=self._after)       # ended by itself first: nothing to do
+                except subprocess.TimeoutExpired:
+                    self._processes.kill(proc)
+            threading.Thread(target=kill_if_running, daemon=True, name="lambda-crash").start()
+        return proc
+
+    def __getattr__(self, name):
+        return getattr(self._processes, name)
