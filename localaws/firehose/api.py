@@ -475,7 +475,34 @@ class FirehosePlane(Plane):
                 "in_flight": s.in_flight, "partitions": self.buffers.partitions(name),
                 "deliveries": list(s.deliveries), "transforms": list(s.transforms), "copies": list(s.copies),
                 "error_outputs": list(s.error_outputs), "errors": list(s.errors),
-                "source": self.sources.describe(name)}
+                "source": self.sources.describe(name),
+                "duplicate_deliveries": self.deliverer.duplicates.get(name, 0)}
+
+    @local_hook("On AWS you cannot make Firehose duplicate a delivery; it happens on its own, rarely "
+                "(a delivery that timed out but landed, then retried). Rehearse it by copying one "
+                "delivered object to a second key (s3 CopyObject) and check your loads deduplicate.")
+    def duplicate_next_delivery(self, delivery_stream_name: str) -> None:
+        """Write the stream's next S3 (ExtendedS3) delivery twice: two objects, same records.
+
+        Firehose's guide ("Understand data delivery", section *Duplicated records*,
+        https://docs.aws.amazon.com/firehose/latest/dev/basic-deliver.html) says: Firehose
+        "uses at-least-once semantics for data delivery. In some circumstances, such as when
+        data delivery times out, delivery retries by Firehose might introduce duplicates if the
+        original data-delivery request eventually goes through. This applies to all destination
+        types". This hook makes that happen once, deterministically: the next destination
+        batch is written under its object name and again under a second name (same prefix,
+        same timestamp, another random suffix, as a retry is named). ``stats(name)`` counts it
+        in ``duplicate_deliveries`` (and the delivery's ``duplicate_key``); ``records_delivered``
+        counts each record once. Error-output objects are not duplicated.
+        """
+        stream = self._backend().delivery_streams.get(delivery_stream_name)
+        if stream is None:
+            raise errors.ResourceNotFoundException(
+                f"Firehose {delivery_stream_name} under account {self.ctx.account_id} not found.")
+        if destination_kind(stream.destinations[0]) not in S3_KINDS:
+            raise errors.InvalidArgumentException(
+                "duplicate_next_delivery works for S3 and ExtendedS3 destinations only.")
+        self.deliverer.duplicate_next.add(delivery_stream_name)
 
     @local_hook("On AWS, poll the destination (ListObjectsV2, or a count of the index) "
                 "until the records arrive, about IntervalInSeconds after the last put.")

@@ -105,6 +105,8 @@ class Deliverer:
         self.transformer = transform.Transformer(self._invoke, ctx.region)
         self.redshift = RedshiftLoader(ctx, self._put_object, self._object_key, self.publish)
         self._glue: dict[str, object] = {}
+        self.duplicate_next: set[str] = set()      # streams whose next S3 delivery is written twice
+        self.duplicates: dict[str, int] = {}       # stream -> deliveries written twice so far
 
     # -- configuration -----------------------------------------------------------
     def destination(self, stream) -> tuple[str, dict]:
@@ -304,6 +306,14 @@ class Deliverer:
             self._put_object(config, key, body)
             outcome.info["key"] = key
             outcome.delivered.extend(ok)
+            name = stream.delivery_stream_name
+            if name in self.duplicate_next:      # at-least-once: a retry whose first attempt also landed
+                self.duplicate_next.discard(name)
+                again = self._object_key(stream, config, prefixes.object_prefix(config.get("Prefix"), when, keys),
+                                         when, ext)
+                self._put_object(config, again, body)
+                outcome.info["duplicate_key"] = again
+                self.duplicates[name] = self.duplicates.get(name, 0) + 1
 
     # -- record format conversion ---------------------------------------------------
     def _convert(self, config: dict, records: list[Record]):
