@@ -166,6 +166,82 @@ PRICES: dict[str, Price] = {
         0.38, "GB-month", "https://aws.amazon.com/quick/quicksight/pricing/", "2026-11-30",
         "SPICE beyond the included capacity (10 GB per author), Enterprise: '$0.38' per GB/month "
         "(Standard edition: $0.25); same transcription"),
+    # --- The capstone pipeline (IoT -> Kinesis -> Firehose -> S3 -> SNS -> SQS -> Lambda, Flink) ----------
+    # Checked 2026-11-30. The pricing pages render their tables with scripts: the METERING RULES below
+    # (5 KB, 25 KB, 64 KB units, the extra orchestration KPU) were read on retrieved pages, the
+    # figures were not, unless a note says so: they are the long-standing us-east-1 list prices,
+    # re-check before quoting. Free tiers are ignored everywhere (SQS and SNS: the first million
+    # requests a month are free; Lambda: 1M requests and 400,000 GB-seconds a month).
+    # Cost function: pipeline_daily_cost below.
+    "iot.messaging.per_million": Price(
+        1.00, "million messages", "https://aws.amazon.com/iot-core/pricing/", "2026-11-30",
+        "first billion messages a month; messages are metered in 5 KB increments (an 8 KB PUBLISH is 2 "
+        "messages: 'Metered on the size of the payload and topic in bytes', "
+        "https://aws.amazon.com/iot-core/pricing/additional-details/, read); the figure: unconfirmed"),
+    "iot.rules.per_million_triggered": Price(
+        0.15, "million rules triggered", "https://aws.amazon.com/iot-core/pricing/", "2026-11-30",
+        "rules engine: each rule a message triggers, metered per 5 KB of the message; unconfirmed figure"),
+    "iot.rules.per_million_actions": Price(
+        0.15, "million actions executed", "https://aws.amazon.com/iot-core/pricing/", "2026-11-30",
+        "rules engine: each action a triggered rule executes (errorAction too); unconfirmed figure"),
+    "kinesis.provisioned.shard_hour": Price(
+        0.015, "shard-hour", "https://aws.amazon.com/kinesis/data-streams/pricing/", "2026-11-30",
+        "provisioned capacity mode: each shard (1 MB/s or 1,000 records/s in) bills every hour it exists "
+        "(rule read on the page's provisioned tab); figure unconfirmed"),
+    "kinesis.provisioned.put_payload_units_million": Price(
+        0.014, "million PUT payload units", "https://aws.amazon.com/kinesis/data-streams/pricing/",
+        "2026-11-30",
+        "a PUT payload unit is a 25 KB chunk of a record: 'a 5KB record contains one PUT Payload Unit, a 45KB "
+        "record contains two' (read on the page); figure unconfirmed"),
+    "firehose.ingest.per_gb": Price(
+        0.029, "GB ingested", "https://aws.amazon.com/firehose/pricing/", "2026-11-30",
+        "Direct PUT and Kinesis Data Streams sources, first 500 TB a month; each record is rounded up to the "
+        "next 5 KB ('a 3 KB record is billed as 5 KB, a 12 KB record is billed as 15 KB', as quoted from the "
+        "page's FAQ); figure unconfirmed"),
+    "firehose.format_conversion.per_gb": Price(
+        0.018, "GB converted", "https://aws.amazon.com/firehose/pricing/", "2026-11-30",
+        "JSON -> Parquet/ORC conversion, per GB of input converted (5 KB record rounding); unconfirmed figure"),
+    "firehose.dynamic_partitioning.per_gb": Price(
+        0.020, "GB processed", "https://aws.amazon.com/firehose/pricing/", "2026-11-30",
+        "dynamic partitioning, per GB delivered through it; unconfirmed figure"),
+    "firehose.dynamic_partitioning.per_1000_objects": Price(
+        0.005, "1,000 S3 objects delivered", "https://aws.amazon.com/firehose/pricing/", "2026-11-30",
+        "dynamic partitioning, per 1,000 objects written to S3 (each partition's buffer is its own object); "
+        "unconfirmed figure"),
+    "s3.standard.gb_month": Price(
+        0.023, "GB-month", "https://aws.amazon.com/s3/pricing/", "2026-11-30",
+        "S3 Standard, first 50 TB a month; unconfirmed figure"),
+    "s3.standard.put_per_1000": Price(
+        0.005, "1,000 requests", "https://aws.amazon.com/s3/pricing/", "2026-11-30",
+        "PUT, COPY, POST, LIST requests to S3 Standard; unconfirmed figure"),
+    "s3.standard.get_per_1000": Price(
+        0.0004, "1,000 requests", "https://aws.amazon.com/s3/pricing/", "2026-11-30",
+        "GET, SELECT and other requests to S3 Standard; unconfirmed figure"),
+    "sqs.standard.per_million_requests": Price(
+        0.40, "million requests", "https://aws.amazon.com/sqs/pricing/", "2026-11-30",
+        "standard queues, after the first million requests a month (free tier, ignored here); every API "
+        "action is a request (a ReceiveMessage that returns nothing too) and each 64 KB chunk of a payload "
+        "counts as one request; unconfirmed figure"),
+    "sns.publish.per_million": Price(
+        0.50, "million publishes", "https://aws.amazon.com/sns/pricing/", "2026-11-30",
+        "standard topics, after the first million requests a month (ignored); each 64 KB chunk of a "
+        "published message is one request; deliveries to SQS queues are free; unconfirmed figure"),
+    "lambda.requests.per_million": Price(
+        0.20, "million requests", "https://aws.amazon.com/lambda/pricing/", "2026-11-30",
+        "every invocation, whatever its trigger (an SQS mapping's batches too); unconfirmed figure"),
+    "lambda.duration.gb_second_x86": Price(
+        0.0000166667, "GB-second", "https://aws.amazon.com/lambda/pricing/", "2026-11-30",
+        "x86, first 6 billion GB-seconds a month; duration billed per 1 ms, rounded up, times the "
+        "configured memory; unconfirmed figure"),
+    "flink.kpu_hour": Price(
+        0.11, "KPU-hour", "https://aws.amazon.com/managed-service-apache-flink/pricing/", "2026-11-30",
+        "Managed Service for Apache Flink: 1 KPU = 1 vCPU + 4 GB; 'you are charged a single additional KPU "
+        "per application, used for orchestration' and billing is per second with a ten-minute minimum "
+        "(read on https://docs.aws.amazon.com/managed-flink/latest/java/how-pricing.html); figure unconfirmed"),
+    "flink.running_storage.gb_month": Price(
+        0.10, "GB-month", "https://aws.amazon.com/managed-service-apache-flink/pricing/", "2026-11-30",
+        "running application storage: 50 GB per KPU (as quoted from the service's documentation); "
+        "durable backups are extra and optional; unconfirmed figure"),
 }
 
 MB = 1024 ** 2
@@ -306,5 +382,102 @@ def quicksight_monthly_cost(authors: int, readers: int = 0, spice_gb: float = 0.
              "readers": readers * price("quicksight.reader.user_month").usd,
              "reader capacity": capacity,
              "SPICE": billed_gb * price("quicksight.spice.gb_month").usd}
+    lines["total"] = sum(lines.values())
+    return lines
+
+
+#: Metering units of the pipeline's services (see the notes of their prices).
+IOT_MESSAGE_BYTES = 5 * 1024           # IoT Core messages and rules: 5 KB increments
+KINESIS_PUT_UNIT_BYTES = 25 * 1024     # Kinesis Data Streams PUT payload unit
+FIREHOSE_RECORD_BYTES = 5 * 1024       # Firehose ingestion: each record rounded up to 5 KB
+GB = 1024 ** 3
+FLINK_STORAGE_GB_PER_KPU = 50
+DAYS_PER_MONTH = 30
+
+
+def pipeline_daily_cost(*, messages_per_day: int, avg_message_bytes: int, shards: int,
+                        lambda_invocations_per_day: int, lambda_avg_ms: float, lambda_memory_mb: int,
+                        s3_objects_per_day: int, athena_bytes_scanned_per_day: int, athena_queries_per_day: int,
+                        redshift_node_type: str, redshift_nodes: int, flink_kpus: int,
+                        quicksight_authors: int, quicksight_readers: int,
+                        rule_actions_per_message: int = 1, format_conversion: bool = True,
+                        dynamic_partitioning: bool = True, s3_stored_gb: float = 0.0,
+                        s3_get_requests_per_day: int = 0, sns_publishes_per_day: int | None = None,
+                        sqs_queues: int = 2, sqs_requests_per_day: int | None = None) -> dict[str, float]:
+    """Dollars per day of the capstone pipeline, by service, and their ``'total'`` (us-east-1, on demand).
+
+    Each line's rule (``n`` = messages_per_day, ``b`` = avg_message_bytes; monthly prices / 30;
+    free tiers ignored):
+
+    - ``iot``: messaging ``n x ceil(b / 5 KB)`` messages per million, plus the rules engine:
+      ``n x ceil(b / 5 KB)`` rules triggered (one rule per message) and that many times
+      ``rule_actions_per_message`` actions, each per million;
+    - ``kinesis``: ``shards x 24`` shard-hours, plus ``n x ceil(b / 25 KB)`` PUT payload units per million;
+    - ``firehose``: ingestion of ``n x ceil(b / 5 KB) x 5 KB`` bytes per GB; the same GB again for
+      format conversion and for dynamic partitioning (when on), plus ``s3_objects_per_day / 1,000``
+      objects delivered for dynamic partitioning;
+    - ``s3``: ``s3_stored_gb`` GB-months / 30, ``s3_objects_per_day`` PUTs and
+      ``s3_get_requests_per_day`` GETs, per 1,000;
+    - ``sns``: ``sns_publishes_per_day`` (default: one per S3 object, the event notification) per
+      million; the deliveries to SQS are free;
+    - ``sqs``: ``sqs_requests_per_day`` (default: each notification reaches ``sqs_queues`` queues,
+      each message costs a SendMessage, a ReceiveMessage and a DeleteMessage: ``3 x queues x
+      publishes``) per million;
+    - ``lambda``: invocations per million, plus ``invocations x ceil(avg ms) / 1,000 x memory MB /
+      1,024`` GB-seconds (x86);
+    - ``athena``: ``athena_queries_per_day`` queries of ``athena_bytes_scanned_per_day / queries``
+      bytes each, each rounded up to the MB with a 10 MB minimum (:func:`athena_query_cost`);
+    - ``redshift``: ``redshift_nodes x 24`` node-hours of ``redshift_node_type``;
+    - ``flink``: ``(flink_kpus + 1) x 24`` KPU-hours (the extra KPU orchestrates), plus
+      ``flink_kpus x 50 GB`` of running storage, GB-months / 30;
+    - ``quicksight``: author and reader seats, per user-month / 30.
+    """
+    counts = (messages_per_day, avg_message_bytes, shards, lambda_invocations_per_day, lambda_memory_mb,
+              s3_objects_per_day, athena_bytes_scanned_per_day, athena_queries_per_day, redshift_nodes,
+              flink_kpus, quicksight_authors, quicksight_readers, rule_actions_per_message, sqs_queues)
+    if min(counts) < 0 or lambda_avg_ms < 0 or s3_stored_gb < 0 or s3_get_requests_per_day < 0:
+        raise ValueError("quantities cannot be negative")
+    usd = lambda name: price(name).usd  # noqa: E731
+    n, b = messages_per_day, avg_message_bytes
+    iot_units = n * max(1, math.ceil(b / IOT_MESSAGE_BYTES))
+    iot = (iot_units / 1e6 * usd("iot.messaging.per_million")
+           + iot_units / 1e6 * usd("iot.rules.per_million_triggered")
+           + iot_units * rule_actions_per_message / 1e6 * usd("iot.rules.per_million_actions"))
+    kinesis = (shards * 24 * usd("kinesis.provisioned.shard_hour")
+               + n * max(1, math.ceil(b / KINESIS_PUT_UNIT_BYTES)) / 1e6
+               * usd("kinesis.provisioned.put_payload_units_million"))
+    firehose_gb = n * max(1, math.ceil(b / FIREHOSE_RECORD_BYTES)) * FIREHOSE_RECORD_BYTES / GB
+    firehose = firehose_gb * usd("firehose.ingest.per_gb")
+    if format_conversion:
+        firehose += firehose_gb * usd("firehose.format_conversion.per_gb")
+    if dynamic_partitioning:
+        firehose += (firehose_gb * usd("firehose.dynamic_partitioning.per_gb")
+                     + s3_objects_per_day / 1000 * usd("firehose.dynamic_partitioning.per_1000_objects"))
+    s3 = (s3_stored_gb * usd("s3.standard.gb_month") / DAYS_PER_MONTH
+          + s3_objects_per_day / 1000 * usd("s3.standard.put_per_1000")
+          + s3_get_requests_per_day / 1000 * usd("s3.standard.get_per_1000"))
+    publishes = s3_objects_per_day if sns_publishes_per_day is None else sns_publishes_per_day
+    requests = 3 * sqs_queues * publishes if sqs_requests_per_day is None else sqs_requests_per_day
+    gb_seconds = lambda_invocations_per_day * math.ceil(lambda_avg_ms) / 1000 * lambda_memory_mb / 1024
+    athena = 0.0
+    if athena_queries_per_day:
+        athena = athena_queries_per_day * athena_query_cost(
+            math.ceil(athena_bytes_scanned_per_day / athena_queries_per_day))
+    lines = {
+        "iot": iot,
+        "kinesis": kinesis,
+        "firehose": firehose,
+        "s3": s3,
+        "sns": publishes / 1e6 * usd("sns.publish.per_million"),
+        "sqs": requests / 1e6 * usd("sqs.standard.per_million_requests"),
+        "lambda": (lambda_invocations_per_day / 1e6 * usd("lambda.requests.per_million")
+                   + gb_seconds * usd("lambda.duration.gb_second_x86")),
+        "athena": athena,
+        "redshift": redshift_nodes * 24 * usd(f"redshift.node.{redshift_node_type}"),
+        "flink": ((flink_kpus + 1) * 24 * usd("flink.kpu_hour") if flink_kpus else 0.0)
+                 + flink_kpus * FLINK_STORAGE_GB_PER_KPU * usd("flink.running_storage.gb_month") / DAYS_PER_MONTH,
+        "quicksight": (quicksight_authors * usd("quicksight.author.user_month")
+                       + quicksight_readers * usd("quicksight.reader.user_month")) / DAYS_PER_MONTH,
+    }
     lines["total"] = sum(lines.values())
     return lines
