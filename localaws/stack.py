@@ -40,6 +40,7 @@ from .emr.api import EMRPlane
 from .firehose.api import FirehosePlane
 from .flink.api import FlinkPlane
 from .glue.api import GluePlane
+from .iot.api import IoTPlane
 from .kafka.api import KafkaPlane
 from .kinesis.api import KinesisPlane
 from .lakeformation.api import LakeFormationPlane
@@ -49,7 +50,7 @@ from .redshift.api import RedshiftPlane
 
 #: Every service with a data plane, in the order they start (and stop in reverse).
 PLANES: tuple[type[Plane], ...] = (LambdaPlane, AthenaPlane, EMRPlane, FirehosePlane, OpenSearchPlane,
-                                   RedshiftPlane, KinesisPlane, FlinkPlane, KafkaPlane, GluePlane,
+                                   RedshiftPlane, KinesisPlane, IoTPlane, FlinkPlane, KafkaPlane, GluePlane,
                                    DataBrewPlane, QuickSightPlane, LakeFormationPlane)
 
 ACCOUNT_ID = "123456789012"   # moto's default account

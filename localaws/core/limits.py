@@ -110,6 +110,9 @@ DUCKDB = {
     # the same order every time and the scores repeat exactly; the whole Python process peaked at
     # 265 MB training and scoring 773 customer records
     "findmatches": {"memory_limit": "512MB", "threads": 1},
+    # IoT Core's rules engine: one in-process database per stack evaluates every rule's SQL over
+    # one-row tables (one message each)
+    "iot": {"memory_limit": "256MB", "threads": 1},
 }
 
 

@@ -30,6 +30,7 @@ SIGNING_ALIASES = {
     "elasticmapreduce": "emr", "monitoring": "cloudwatch", "email": "ses",
     "states": "stepfunctions", "es": "opensearch", "aoss": "opensearchserverless",
     "execute-api": "apigateway", "mobiletargeting": "pinpoint",
+    "iotdata": "iot-data",
 }
 
 #: Services that share a signing name, told apart by their X-Amz-Target prefix
