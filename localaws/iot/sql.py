@@ -195,7 +195,11 @@ class Expression:
     def __init__(self, tree: exp.Expression, where: str):
         self.params: set[str] = set()
         self.paths: list[tuple[str, ...]] = []
+        self._sql: dict[frozenset, str] = {}     # DuckDB SQL by the set of attributes present
         self.tree = tree.transform(self._rewrite)
+        #: ``a.b`` alone (e.g. the template ``${device_id}``): read from the payload, no query needed
+        self.bare_path = self.paths[0] if len(self.paths) == 1 and isinstance(self.tree, exp.Placeholder) \
+            and self.tree.name.startswith("__path_") else None
         for node in self.tree.walk():
             if isinstance(node, exp.Func) and not isinstance(node, _ALLOWED):
                 name = node.sql_name().lower()
@@ -241,7 +245,16 @@ class Expression:
         return exp.Placeholder(this=name)
 
     def sql(self, present: set[tuple[str, ...]]) -> str:
-        """DuckDB SQL of the expression: present attributes read the message table, missing ones are NULL."""
+        """DuckDB SQL of the expression: present attributes read the message table, missing ones are NULL.
+
+        Messages of one device fleet have the same attributes, so the SQL is written once per
+        set of attributes present and reused."""
+        key = frozenset(p for p in present if p in self.paths)
+        if key not in self._sql:
+            self._sql[key] = self._write(key)
+        return self._sql[key]
+
+    def _write(self, present: frozenset) -> str:
         def fill(node):
             if isinstance(node, exp.Placeholder) and node.name.startswith("__path_"):
                 path = tuple(node.name[7:].split("\x1f"))
@@ -396,7 +409,11 @@ class Evaluator:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            values = self._run(message, [part], None)
-            value = values[0] if values else None
+            if part.bare_path is not None:       # ${attribute}: its value, as the query would give it
+                value = message.lookup(part.bare_path)
+                value = None if value is UNDEFINED else value
+            else:
+                values = self._run(message, [part], None)
+                value = values[0] if values else None
             out.append("" if value is None else value if isinstance(value, str) else json.dumps(value))
         return "".join(out)
