@@ -22,7 +22,7 @@ from localaws.stack import PLANES
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "localaws"
-SHARED = {"core", "data"}
+SHARED = {"core", "data", "capstone"}   # capstone: client code (boto3) wiring the services, no plane
 
 
 def module_name(path: Path) -> str:
