@@ -100,6 +100,7 @@ class Pipeline:
     cluster: str = ""
     flink_app: str = ""
     quicksight: dict = field(default_factory=dict)
+    windows_closed: bool = False        # set by run.finish(): Flink's last windows have fired
 
     @property
     def names(self) -> dict:

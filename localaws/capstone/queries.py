@@ -59,8 +59,13 @@ def s3_keys(stack, bucket: str, prefix: str) -> list[str]:
 
 
 def read_stream(stack, stream: str) -> list[dict]:
-    """Every record of every shard of ``stream``, from TRIM_HORIZON to the tip, decoded from JSON."""
-    kinesis = stack.client("kinesis")
+    """Every record of every shard of ``stream``, from TRIM_HORIZON to the tip, decoded from JSON.
+
+    A shard serves 5 GetRecords calls a second to *all* its readers, and Flink and Firehose
+    read it too: a throttled call (ProvisionedThroughputExceededException) is retried with
+    backoff, as the SDK's standard retry mode does."""
+    from botocore.config import Config
+    kinesis = stack.client("kinesis", config=Config(retries={"mode": "standard", "max_attempts": 10}))
     out = []
     for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
         iterator = kinesis.get_shard_iterator(StreamName=stream, ShardId=shard["ShardId"],

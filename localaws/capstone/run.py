@@ -158,7 +158,14 @@ def replay_errors(stack, p: Pipeline, chunk: int = 500) -> dict:
     - Firehose ``processing-failed`` rows: switch the transform's fault off
       (``FAIL_BATCH_PERCENT=0``), then PutRecordBatch the ``rawData`` into the
       Direct PUT twin (a Kinesis-sourced delivery stream refuses PutRecord).
+
+    Replay *before* :func:`finish`: once its heartbeats have moved Flink's
+    watermark a week ahead, replayed records would be late for their windows
+    and Flink's counts would miss them (refused here with a clear error).
     """
+    if p.windows_closed:
+        raise RuntimeError("replay_errors() after finish(): Flink's windows are closed, replayed records would "
+                           "be late and not counted; replay first, then finish")
     s3, iot_data = stack.client("s3"), stack.client("iot-data")
     clock = stack.local.clock                                            # local-only
     replayed = {"iot_errors": 0, "firehose_processing_failed": 0}
@@ -259,6 +266,7 @@ def _drain_firehose(stack, p: Pipeline, rounds: int = 6) -> bool:
 def finish(stack, p: Pipeline, timeout: float = 180) -> dict:
     """Close Flink's windows, let Firehose deliver everything, and the reporter report it."""
     closed = close_windows(stack, p, timeout)
+    p.windows_closed = closed
     clock = stack.local.clock                                            # local-only
     clock.freeze()
     try:
