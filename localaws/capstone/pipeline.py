@@ -195,7 +195,10 @@ def create_transform(stack, p: Pipeline) -> None:
     )["FunctionArn"]
 
 
-def _s3_destination(p: Pipeline) -> dict:
+def s3_destination(p: Pipeline) -> dict:
+    """The ExtendedS3DestinationConfiguration of both delivery streams: the transform Lambda (its
+    own 20 s buffer, one retry), Parquet with the Glue table's schema, ``dt=`` partitions from the
+    Lambda's partition keys, the error prefix, and S3 buffering of 64 MiB (conversion's minimum) or 60 s."""
     return {
         "RoleARN": p.role_arn, "BucketARN": f"arn:aws:s3:::{p.ingest_bucket}",
         "Prefix": "telemetry/dt=!{partitionKeyFromLambda:dt}/",
@@ -224,9 +227,9 @@ def create_firehose(stack, p: Pipeline) -> None:
     firehose.create_delivery_stream(
         DeliveryStreamName=p.delivery_stream, DeliveryStreamType="KinesisStreamAsSource",
         KinesisStreamSourceConfiguration={"KinesisStreamARN": p.stream_arn, "RoleARN": p.role_arn},
-        ExtendedS3DestinationConfiguration=_s3_destination(p))
+        ExtendedS3DestinationConfiguration=s3_destination(p))
     firehose.create_delivery_stream(DeliveryStreamName=p.replay_delivery_stream, DeliveryStreamType="DirectPut",
-                                    ExtendedS3DestinationConfiguration=_s3_destination(p))
+                                    ExtendedS3DestinationConfiguration=s3_destination(p))
 
 
 def create_notifications(stack, p: Pipeline) -> None:
