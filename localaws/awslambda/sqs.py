@@ -66,7 +66,7 @@ import time
 from typing import Any, Callable
 
 from . import errors
-from .streams import KEPT_BATCHES, _range_error
+from .streams import KEPT_BATCHES, _range_error, toggled_state
 
 DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, MAX_FIFO_BATCH_SIZE = 10, 10_000, 10   # services-sqs-parameters
 MAX_WINDOW = 300                                       # MaximumBatchingWindowInSeconds
@@ -177,10 +177,7 @@ class SqsPoller:
     def set_enabled(self, enabled: bool) -> None:
         """UpdateEventSourceMapping(Enabled=...): ``Enabling``/``Disabling`` until the poller acts."""
         with self._cond:
-            if enabled and self.state in ("Disabled", "Disabling"):
-                self.state = "Enabling"
-            elif not enabled and self.state in ("Enabled", "Enabling", "Creating"):
-                self.state = "Disabling"
+            self.state = toggled_state(self.state, enabled)
             self._cond.notify_all()
 
     def stop(self, timeout: float = 30) -> None:

@@ -162,6 +162,16 @@ class Shard:
         return self.ended and not self.buffer and not self.work
 
 
+def toggled_state(state: str, enabled: bool) -> str:
+    """A mapping's State right after UpdateEventSourceMapping(Enabled=...), until its poller acts:
+    ``Enabling`` or ``Disabling`` when it changes, else unchanged."""
+    if enabled and state in ("Disabled", "Disabling"):
+        return "Enabling"
+    if not enabled and state in ("Enabled", "Enabling", "Creating"):
+        return "Disabling"
+    return state
+
+
 class KinesisPoller:
     """The poller of one Kinesis event source mapping: one thread, every shard in turn.
 
@@ -203,10 +213,7 @@ class KinesisPoller:
     def set_enabled(self, enabled: bool) -> None:
         """UpdateEventSourceMapping(Enabled=...): ``Enabling``/``Disabling`` until the poller acts."""
         with self._cond:
-            if enabled and self.state in ("Disabled", "Disabling"):
-                self.state = "Enabling"
-            elif not enabled and self.state in ("Enabled", "Enabling", "Creating"):
-                self.state = "Disabling"
+            self.state = toggled_state(self.state, enabled)
             self._cond.notify_all()
 
     def wake(self) -> None:
