@@ -14,8 +14,9 @@ recordId back once, with a result [1]:
 Enrichment: ``temp_f`` from ``temp_c``; ``dt`` (the event date) from ``ts``.
 
 Fault injection: the environment variable ``FAIL_BATCH_PERCENT`` makes the
-function *raise* for a batch whose first record_id's CRC-32 falls under that
-percentage (deterministic, so Firehose's retries of that batch fail too and
+function *raise* for a batch whose smallest record_id's CRC-32 falls under that
+percentage (the smallest, not the first: the order in which Firehose read the
+shards must not matter) (deterministic, so Firehose's retries of that batch fail too and
 its records end in the error prefix, as a bug in a deployed transform would
 do). Set it back to 0 (UpdateFunctionConfiguration: the fix is deployed)
 before replaying the error prefix.
@@ -31,7 +32,7 @@ REQUIRED = ("record_id", "device_id", "ts", "temp_c")
 
 
 def failing(record_id: str) -> bool:
-    """Whether the fault injection fails a batch starting with ``record_id``."""
+    """Whether the fault injection fails a batch whose smallest record_id is ``record_id``."""
     percent = float(os.environ.get("FAIL_BATCH_PERCENT", "0") or 0)
     return zlib.crc32(record_id.encode()) % 100 < percent
 
@@ -51,9 +52,9 @@ def lambda_handler(event, context):
             decoded.append(json.loads(base64.b64decode(record["data"])))
         except ValueError:
             decoded.append(None)
-    first = next((d["record_id"] for d in decoded if isinstance(d, dict) and "record_id" in d), "")
-    if first and failing(first):
-        raise RuntimeError(f"injected fault: batch starting with {first} fails (FAIL_BATCH_PERCENT)")
+    ids = [d["record_id"] for d in decoded if isinstance(d, dict) and "record_id" in d]
+    if ids and failing(min(ids)):
+        raise RuntimeError(f"injected fault: the batch holding {min(ids)} fails (FAIL_BATCH_PERCENT)")
     out = []
     for record, doc in zip(event["records"], decoded):
         if isinstance(doc, dict) and doc.get("kind") in ("heartbeat", "marker"):
