@@ -52,7 +52,7 @@ class Faults:
     """The faults a run injects, all deterministic.
 
     - ``transform_fail_percent``: the transform Lambda raises for that share of
-      batches (by the CRC-32 of their first record_id): their records go to
+      batches (by the CRC-32 of their smallest record_id): their records go to
       Firehose's ``processing-failed`` prefix;
     - ``burst``: ``(device index, count, minute)``: that device flushes ``count``
       buffered readings within one second (over a shard's 1,000 records/s: the
