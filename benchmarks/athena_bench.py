@@ -28,6 +28,7 @@ import duckdb
 import psutil
 import pyarrow.dataset as ds
 
+import _results
 import localaws
 from localaws.core.limits import duckdb_config
 from localaws.data import export_table, nycflights13, upload_directory
@@ -130,6 +131,7 @@ def main():
     one = median_seconds(lambda: athena_query(athena, "SELECT 1"), 40)
     print(f"round trip, SELECT 1 (start -> SUCCEEDED -> first page, polling every 5 ms): "
           f"{one * 1000:.1f} ms (median of 40; goal <= 30 ms)")
+    _results.record("athena_bench", "round trip, SELECT 1 (median of 40)", one * 1000, goal="<= 30", unit="ms")
 
     fs = stack.context.s3.filesystem("bench")
     direct = ds.dataset("bench-lake/parquet/flights.parquet", filesystem=fs, format="parquet")
@@ -147,6 +149,9 @@ def main():
         print(f"end to end, {label}: Athena API {statistics.median(local):.3f} s vs DuckDB direct "
               f"{statistics.median(plain):.3f} s (median of 7) -> {ratio:.2f}x{goal}")
         print("  " + breakdown(local, stats))
+        _results.record("athena_bench", f"end to end, {label}: Athena API / DuckDB direct", ratio,
+                        goal="<= 1.5" if goal else None,
+                        note=f"{statistics.median(local):.3f} s / {statistics.median(plain):.3f} s (median of 7)")
     fresh = median_seconds(lambda: fresh_direct(con, fs, QUERY), 7)
     print(f"aggregate, DuckDB direct opening the file for each run (its size and footer read again, as every "
           f"Athena query reads them): {fresh:.3f} s (median of 7)")
@@ -155,10 +160,14 @@ def main():
     csv = athena_query(athena, "SELECT carrier, avg(dep_delay) FROM fc GROUP BY carrier")
     pq, csv = (e["Statistics"]["DataScannedInBytes"] for e in (pq, csv))
     print(f"2 columns: Parquet {pq:,} B vs CSV {csv:,} B -> {pq / csv:.4f} (goal <= 0.1)")
+    _results.record("athena_bench", "bytes scanned, 2 columns: Parquet / CSV", pq / csv, goal="<= 0.1",
+                    note=f"{pq:,} B / {csv:,} B")
     one_month = athena_query(athena, "SELECT count(*), avg(dep_delay) FROM fpart WHERE month = 6")
     every = athena_query(athena, "SELECT count(*), avg(dep_delay) FROM fpart")
     one_month, every = (e["Statistics"]["DataScannedInBytes"] for e in (one_month, every))
     print(f"partitions: 1 month {one_month:,} B vs 12 months {every:,} B -> {one_month / every:.4f} (goal <= 0.1)")
+    _results.record("athena_bench", "bytes scanned, partitions: 1 month / 12 months", one_month / every,
+                    goal="<= 0.1", note=f"{one_month:,} B / {every:,} B")
 
     done = {}
     growth = peak_rss_mb(lambda: done.setdefault("ex", athena_query(athena, BIG, pause=0.1)))
@@ -166,6 +175,8 @@ def main():
     size = s3.head_object(Bucket="bench-results", Key=key)["ContentLength"] / 2**20
     print(f"memory: a 20,000,000-row result ({size:,.0f} MB of CSV) grew the stack's process by "
           f"{growth:,.0f} MB at its peak")
+    _results.record("athena_bench", "memory: peak growth of the stack's process / size of the result",
+                    growth / size, note=f"{growth:,.0f} MB / {size:,.0f} MB of CSV (20,000,000 rows)")
     stack.stop()
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
+import _results
 import localaws
 from localaws.core.limits import FAST_JVM, heap_mb
 
@@ -143,6 +144,13 @@ def main() -> None:
     for kind, rss in sorted(peaks.items()):
         print(f"  {kind:24s} {rss / 2**20:6.0f} MiB")
     print(f"peak RSS of the 5-node cluster during the step (all of the above): {totals[0] / 2**30:.2f} GiB")
+    _results.record("emr_cluster", f"RunJobFlow -> WAITING (5 nodes) / goal ({GOAL_START_S:.0f} s)",
+                    start_s / GOAL_START_S, goal="<= 1", note=f"{start_s:.1f} s")
+    _results.record("emr_cluster", "step overhead: EMR step / plain spark-submit", step_s / plain_s,
+                    goal=f"<= {GOAL_OVERHEAD}",
+                    note=f"{step_s:.1f} s ({state}) / {plain_s:.1f} s (exit {plain.returncode})")
+    _results.record("emr_cluster", "peak RSS of the 5-node cluster during the step", totals[0] / 2**30,
+                    unit="GiB")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ from collections import Counter
 import pandas as pd
 from botocore.config import Config
 
+import _results
 import localaws
 from localaws.core.kafka import BROKER_DEFAULTS
 from localaws.core.waiting import wait_until
@@ -387,6 +388,10 @@ def main() -> None:
         print(f"   Kafka / Kinesis: produce {ratio('produce rec/s'):.2f}x, consume {ratio('consume rec/s'):.2f}x, "
               f"e2e p50 {ratio('e2e p50 ms'):.2f}x, p95 {ratio('e2e p95 ms'):.2f}x; "
               f"paced p50 {ratio('paced p50 ms'):.2f}x, p95 {ratio('paced p95 ms'):.2f}x")
+        for column, unit in (("produce rec/s", "records/s"), ("consume rec/s", "records/s"), ("e2e p50 ms", "ms"),
+                             ("e2e p95 ms", "ms"), ("paced p50 ms", "ms"), ("paced p95 ms", "ms")):
+            _results.record("kafka_vs_kinesis", f"{column.rsplit(' ', 1)[0]}: Kafka / Kinesis", ratio(column),
+                            note=f"{k[column]:,.1f} / {s[column]:,.1f} {unit}")
 
         f = failover(stack, arn, boot)
         print(f"\n2. broker failover (broker.session.timeout.ms = {BROKER_DEFAULTS['broker.session.timeout.ms']} "
@@ -395,6 +400,11 @@ def main() -> None:
         print(f"   every partition it led has a new leader after {f['leaders_s']:.2f} s")
         print(f"   acks=all records sent right after the kill acknowledged: on the partitions it led after "
               f"{f['acks_led_s']:.2f} s, on those it only followed after {f['acks_followed_s']:.2f} s")
+        _results.record("kafka_vs_kinesis", "broker SIGKILLed -> every partition it led has a new leader",
+                        f["leaders_s"], unit="s",
+                        note=f"broker.session.timeout.ms = {BROKER_DEFAULTS['broker.session.timeout.ms']}")
+        _results.record("kafka_vs_kinesis", "broker SIGKILLed -> acks=all acknowledged on every partition",
+                        max(f["acks_led_s"], f["acks_followed_s"]), unit="s")
         stack.client("kafka").delete_cluster(ClusterArn=arn)
     finally:
         stack.stop()

@@ -39,6 +39,7 @@ import uuid
 
 import redshift_connector
 
+import _results
 import localaws
 from localaws.athena.client import run_query
 from localaws.redshift import mpp
@@ -149,6 +150,10 @@ def report(figures: list[tuple], title: str) -> None:
     print(f"{'measure':50} {'figures':36} {'ratio':>8}  goal")
     for name, detail, ratio, goal in figures:
         print(f"{name:50} {detail:36} {ratio:8.3f}  {goal}")
+        # a goal in parentheses is what to expect, not a goal this benchmark states
+        expected = goal.startswith("(")
+        _results.record("redshift_warehouse", name, ratio, goal=None if expected else goal,
+                        note=f"{detail}; expected {goal.strip('()')}" if expected else detail)
 
 
 def main() -> None:

@@ -49,6 +49,7 @@ import uuid
 import pandas as pd
 from botocore.config import Config
 
+import _results
 import localaws
 from localaws.core.waiting import wait_until
 
@@ -124,6 +125,9 @@ def throughput(stack, role: str, bucket: str, count: int, size: int, shards: int
           f"in S3 ({pipe_put_s:.1f} s of PutRecords, {pipe_calls} calls, {pipe_refused:,} refused), "
           f"{pipe_rate:,.0f} records/s in {objects} objects, {lines:,} records read back, each once")
     print(f"   end to end / PutRecords alone = {pipe_rate / put_rate:.2f}")
+    _results.record("streams_pipeline", "records/s: Kinesis -> Firehose -> S3 / PutRecords alone",
+                    pipe_rate / put_rate, note=f"{pipe_rate:,.0f} / {put_rate:,.0f} records/s, {shards} shards")
+    _results.record("streams_pipeline", "PutRecords alone", put_rate, unit="records/s")
     return [("throughput", "PutRecords alone", f"{put_rate:,.0f} records/s"),
             ("throughput", "Kinesis -> Firehose -> S3", f"{pipe_rate:,.0f} records/s")]
 
@@ -234,6 +238,12 @@ def main() -> None:
         print(f"   interval 300 / interval 60 = {i300 / i60:.2f} (settings: {300 / 60:.2f}); "
               f"size 5 MiB / size 1 MiB = {s5 / s1:.2f} (settings: {5 / 1:.2f}); records per object "
               f"{int(table['records'].iloc[3])} / {int(table['records'].iloc[4])}")
+        _results.record("streams_pipeline", "delivery, simulated s: IntervalInSeconds 300 / 60", i300 / i60,
+                        note=f"{i300:.0f} / {i60:.0f} s; the settings' ratio is {300 / 60:.2f}")
+        _results.record("streams_pipeline", "delivery, simulated s: SizeInMBs 5 / 1", s5 / s1,
+                        note=f"{s5:.1f} / {s1:.1f} s; the settings' ratio is {5 / 1:.2f}")
+        _results.record("streams_pipeline", "IntervalInSeconds 0: PutRecordBatch -> object in S3 (median of 5)",
+                        rows[0]["real_s"], unit="s")
     finally:
         stack.stop()
     print(f"load average after: {os.getloadavg()}")
