@@ -64,18 +64,21 @@ BUCKET = "t-lambda-sqs-out"
 def functions(stack, create_function):
     stack.client("s3").create_bucket(Bucket=BUCKET)
     env = {"Variables": {"OUT": BUCKET}}
+    # 5 s: a slow start on a loaded machine (the timeout counts the process start and the boto3
+    # import) must not turn a success into a timeout. So their queues need a visibility timeout of
+    # at least 5 s (AWS's rule). always_fails fails anyway and keeps 1 s for its 1 s queue.
     for name in ("record", "fail_first", "partial", "bad_identifier", "always_fails"):
-        lam = create_function(f"ls-{name.replace('_', '-')}", HANDLERS, f"app.{name}", timeout=1,
-                              Environment=env)
+        lam = create_function(f"ls-{name.replace('_', '-')}", HANDLERS, f"app.{name}",
+                              timeout=1 if name == "always_fails" else 5, Environment=env)
     return lam
 
 
 @pytest.fixture
 def make_queue(stack, unique):
-    """``make_queue(visibility=2, **attributes)`` -> (url, ARN) of a new queue; its mappings deleted after."""
+    """``make_queue(visibility=5, **attributes)`` -> (url, ARN) of a new queue; its mappings deleted after."""
     sqs, lam, made = stack.client("sqs"), stack.client("lambda"), []
 
-    def make(visibility=2, **attributes):
+    def make(visibility=5, **attributes):
         url = sqs.create_queue(QueueName=unique("lsq"), Attributes={"VisibilityTimeout": str(visibility),
                                                                      **attributes})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -139,7 +142,7 @@ def test_messages_sent_later_are_polled_not_delivered_inside_send_message(stack,
 
 
 def test_a_failed_batch_comes_back_after_the_visibility_timeout(stack, functions, make_queue, unique):
-    url, arn = make_queue(visibility=2)
+    url, arn = make_queue(visibility=5)
     bodies = [unique("retry") for _ in range(2)]
     send(stack, url, *bodies)
     mapping = stack.client("lambda").create_event_source_mapping(EventSourceArn=arn, FunctionName="ls-fail-first")
@@ -153,7 +156,7 @@ def test_a_failed_batch_comes_back_after_the_visibility_timeout(stack, functions
 
 
 def test_partial_batch_response_keeps_only_the_failed_messages(stack, functions, make_queue, unique):
-    url, arn = make_queue(visibility=2)
+    url, arn = make_queue(visibility=5)
     good, bad = [unique("good") for _ in range(2)], [unique("bad") for _ in range(2)]
     send(stack, url, *good, *bad)
     mapping = stack.client("lambda").create_event_source_mapping(
@@ -198,7 +201,7 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_after_max_receive_count(
 
 def test_a_consumer_crash_mid_batch_is_redelivered_and_processed_once_more(stack, functions, make_queue,
                                                                           unique):
-    url, arn = make_queue(visibility=2)
+    url, arn = make_queue(visibility=5)
     bodies = [unique("crash") for _ in range(3)]
     send(stack, url, *bodies)
     stack.local.awslambda.crash_next_invocation("ls-record")
@@ -247,7 +250,7 @@ def test_delete_stops_the_poller(stack, functions, make_queue, unique):
 
 
 def test_bad_parameters_are_refused_before_anything_is_recorded(stack, functions, make_queue):
-    _url, arn = make_queue(visibility=2)
+    _url, arn = make_queue(visibility=5)
     lam = stack.client("lambda")
     for kwargs, code in [({"BatchSize": 20}, "InvalidParameterValueException"),        # > 10 needs a window
                          ({"BatchSize": 10_001, "MaximumBatchingWindowInSeconds": 1}, "ValidationException"),
@@ -256,7 +259,7 @@ def test_bad_parameters_are_refused_before_anything_is_recorded(stack, functions
         with pytest.raises(lam.exceptions.ClientError) as info:
             lam.create_event_source_mapping(EventSourceArn=arn, FunctionName="ls-record", **kwargs)
         assert info.value.response["Error"]["Code"] == code
-    _url, short = make_queue(visibility=0)          # the function's 1 s timeout exceeds it
+    _url, short = make_queue(visibility=4)          # the function's 5 s timeout exceeds it
     with pytest.raises(lam.exceptions.InvalidParameterValueException, match="visibility timeout"):
         lam.create_event_source_mapping(EventSourceArn=short, FunctionName="ls-record")
     for queue in (arn, short):
