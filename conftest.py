@@ -106,12 +106,79 @@ def _execute_cells_like_jupyter() -> None:
     RunningKernel.execute_cell_input = execute_cell_input
 
 
+# Output fields that legitimately differ between two runs of the same cell.
+VOLATILE_OUTPUT_FIELDS = ("metadata", "execution_count", "traceback",
+                          "application/vnd.jupyter.widget-view+json")
+
+
+def canonical_outputs(outputs, sanitize) -> str:
+    """A cell's outputs as one string, after the sanitizers, for a byte-for-byte comparison.
+
+    nbval compares the text of each MIME type, but as lists per type: it does not see
+    the order of a print and a table, and it skips images. This keeps the order (streams
+    merged per name, as nbval and Jupyter do), every MIME type, images byte for byte
+    (their base64 text, unsanitized), and drops only ``VOLATILE_OUTPUT_FIELDS``.
+    """
+    import json
+
+    from nbval.plugin import coalesce_streams
+
+    canon = []
+    for output in coalesce_streams([o.copy() for o in outputs]):
+        kind = output.get("output_type")
+        item = {"output_type": "result" if kind in ("execute_result", "display_data") else kind}
+        for key, value in output.items():
+            if key in VOLATILE_OUTPUT_FIELDS or key == "output_type":
+                continue
+            if key == "data":
+                item["data"] = {
+                    mime: (v if mime.startswith("image/") else sanitize(v if isinstance(v, str) else json.dumps(v, sort_keys=True)))
+                    for mime, v in value.items() if mime not in VOLATILE_OUTPUT_FIELDS}
+            else:
+                item[key] = sanitize(value) if isinstance(value, str) else value
+        canon.append(item)
+    return json.dumps(canon, sort_keys=True, indent=1)
+
+
+def _compare_byte_for_byte() -> None:
+    """After nbval's own comparison passes, also require identical canonical outputs.
+
+    So each ``make test`` proves that a fresh run of every notebook gives its committed
+    outputs byte for byte after the sanitizers (``# NBVAL_IGNORE_OUTPUT`` cells aside):
+    two runs in a row therefore give the same outputs as each other.
+    """
+    from nbval.plugin import IPyNbCell
+
+    if getattr(IPyNbCell.compare_outputs, "byte_for_byte", False):
+        return
+    nbval_compare = IPyNbCell.compare_outputs
+
+    def compare_outputs(self, test, ref, skip_compare=None):
+        if not nbval_compare(self, test, ref, skip_compare):
+            return False
+        fresh, committed = (canonical_outputs(o, self.sanitize) for o in (test, ref))
+        if fresh == committed:
+            return True
+        import difflib
+        self.comparison_traceback.append(
+            "The outputs agree MIME type by MIME type, but not byte for byte (order, output kind "
+            "or an image differs); committed -> fresh:")
+        self.comparison_traceback.extend(
+            line[:300] for line in difflib.unified_diff(committed.splitlines(), fresh.splitlines(),
+                                                        "committed", "fresh", n=1, lineterm=""))
+        return False
+
+    compare_outputs.byte_for_byte = True
+    IPyNbCell.compare_outputs = compare_outputs
+
+
 def pytest_configure(config: pytest.Config) -> None:
     _deterministic_environment()
     option = config.option
     if not hasattr(option, "nbval_cell_timeout"):  # nbval not installed
         return
     _execute_cells_like_jupyter()
+    _compare_byte_for_byte()
     if option.nbval_cell_timeout == NBVAL_DEFAULT_CELL_TIMEOUT:  # not set by the user
         option.nbval_cell_timeout = CELL_TIMEOUT_SECONDS
     if not (option.nbval_kernel_name or option.nbval_current_env
@@ -130,13 +197,39 @@ def _runtime_sanitizers() -> OrderedDict:
                        for p in sorted(places, key=len, reverse=True))
 
 
+# The files that take longest (summed test time per file, measured with two processes on
+# 2 cores, 2026-11-30), longest first. Under pytest-xdist they are handed out first, so the
+# two processes finish together instead of one starting a 7-minute notebook at the end.
+# Every other file keeps its place after them. An approximate order is enough.
+RUN_FIRST = (
+    "notebooks/06_emr.ipynb", "tests/test_emr.py", "notebooks/12_capstone_pipeline.ipynb",
+    "tests/test_lab08_checks.py", "notebooks/08_glue.ipynb", "tests/test_capstone_pipeline.py",
+    "notebooks/11_msk_kafka.ipynb", "tests/test_labs.py", "notebooks/10_kinesis_and_stream_analytics.ipynb",
+    "notebooks/04_redshift.ipynb", "notebooks/09_lake_formation.ipynb", "tests/test_glue_jobs.py",
+    "tests/test_flink_api.py", "tests/test_awsglue_runtime.py", "notebooks/05_opensearch.ipynb",
+    "labs/01_athena/01_athena.ipynb", "tests/test_jars_s3a.py", "labs/10_streams/10_streams.ipynb",
+)
+
+
+def _longest_first(items) -> None:
+    rank = {path: i for i, path in enumerate(RUN_FIRST)}
+    place = {id(item): i for i, item in enumerate(items)}
+
+    def key(item):
+        path = item.nodeid.split("::", 1)[0]
+        return (rank.get(path, len(RUN_FIRST)), place[id(item)])
+    items.sort(key=key)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
-    """Put the run-time sanitizers first in every notebook's pattern list.
+    """Longest files first under pytest-xdist; the run-time sanitizers first for every notebook.
 
     nbval reads nbval_sanitize.cfg when a notebook starts (after collection)
     and appends its patterns to ``sanitize_patterns``; ours, inserted now,
     therefore run first, before the generic /home and /tmp rules.
     """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        _longest_first(items)
     patterns = _runtime_sanitizers()
     seen = set()
     for item in items:
@@ -188,9 +281,43 @@ def course_summary(pytestconfig):
     return pytestconfig.stash.setdefault(_SUMMARY_KEY, [])
 
 
+def pytest_sessionfinish(session) -> None:
+    """Under pytest-xdist a worker hands its summary lines to the controller, which prints them."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["course_summary"] = list(session.config.stash.get(_SUMMARY_KEY, []))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """(pytest-xdist, on the controller) collect a finished worker's summary lines."""
+    lines = getattr(node, "workeroutput", {}).get("course_summary", [])
+    node.config.stash.setdefault(_SUMMARY_KEY, []).extend(lines)
+
+
+# file -> seconds its tests took (setup, call and teardown), for the summary. Filled on the
+# process that reports: the controller under pytest-xdist, where files run side by side.
+_file_seconds: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    path = report.nodeid.split("::", 1)[0]
+    _file_seconds[path] = _file_seconds.get(path, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     lines = config.stash.get(_SUMMARY_KEY, [])
     if lines:
         terminalreporter.section("course")
         for line in lines:
             terminalreporter.write_line(line)
+    if _file_seconds:
+        notebooks = {p: t for p, t in _file_seconds.items() if p.endswith(".ipynb")}
+        others = sorted(((t, p) for p, t in _file_seconds.items() if p not in notebooks), reverse=True)
+        terminalreporter.section("seconds per file (each file's own tests, added up)")
+        for path, seconds in sorted(notebooks.items()):
+            terminalreporter.write_line(f"{seconds:7.1f}  {path}")
+        for seconds, path in others[:20]:
+            terminalreporter.write_line(f"{seconds:7.1f}  {path}")
+        terminalreporter.write_line(f"{sum(_file_seconds.values()):7.1f}  in all "
+                                    f"({len(notebooks)} notebooks, {len(others)} test files)")
