@@ -197,32 +197,58 @@ def _runtime_sanitizers() -> OrderedDict:
                        for p in sorted(places, key=len, reverse=True))
 
 
-# The files that take longest (summed test time per file, measured with two processes on
-# 2 cores, 2026-11-30), longest first. Under pytest-xdist they are handed out first, so the
-# two processes finish together instead of one starting a 7-minute notebook at the end.
-# Every other file keeps its place after them. An approximate order is enough.
+# How `make test` shares the files between its two processes (pytest-xdist, --dist loadscope).
+# Each file is one unit of work (a notebook's cells share one kernel), except the files that
+# run Spark: they form a single unit, run one after another by one process, because two Spark
+# clusters side by side on 2 cores slow each other down more than they gain. The units are
+# handed out longest first (summed test time per file measured with two processes on 2 cores,
+# 2026-11-30), so the two processes finish together; every other file keeps its place after
+# them. An approximate order is enough.
+SPARK_FILES = (
+    "notebooks/06_emr.ipynb", "tests/test_emr.py", "notebooks/08_glue.ipynb", "tests/test_lab08_checks.py",
+    "tests/test_glue_streaming.py", "tests/test_glue_jobs.py", "labs/06_emr/06_emr.ipynb",
+    "labs/08_glue/08_glue.ipynb", "tests/test_jars_s3a.py", "tests/test_awsglue_runtime.py",
+    "tests/test_glue_job_bad_input.py", "tests/test_lakeformation_glue_jobs.py",
+)
 RUN_FIRST = (
-    "notebooks/06_emr.ipynb", "tests/test_emr.py", "notebooks/12_capstone_pipeline.ipynb",
-    "tests/test_lab08_checks.py", "notebooks/08_glue.ipynb", "tests/test_capstone_pipeline.py",
-    "notebooks/11_msk_kafka.ipynb", "tests/test_labs.py", "notebooks/10_kinesis_and_stream_analytics.ipynb",
-    "notebooks/04_redshift.ipynb", "notebooks/09_lake_formation.ipynb", "tests/test_glue_jobs.py",
-    "tests/test_flink_api.py", "tests/test_awsglue_runtime.py", "notebooks/05_opensearch.ipynb",
-    "labs/01_athena/01_athena.ipynb", "tests/test_jars_s3a.py", "labs/10_streams/10_streams.ipynb",
+    "spark", "notebooks/12_capstone_pipeline.ipynb", "tests/test_capstone_pipeline.py",
+    "notebooks/11_msk_kafka.ipynb", "tests/test_labs.py", "tests/test_flink_api.py",
+    "notebooks/10_kinesis_and_stream_analytics.ipynb", "tests/test_msk_consumers.py",
+    "tests/test_msk_reliability.py", "tests/test_flink_hooks.py", "notebooks/04_redshift.ipynb",
+    "tests/test_lab11_checks.py", "notebooks/02_athena_performance.ipynb", "tests/test_msk_bad_input.py",
+    "tests/test_flink_cluster.py", "notebooks/05_opensearch.ipynb", "tests/test_lambda_sqs.py",
+    "tests/test_book.py", "labs/10_streams/10_streams.ipynb",
 )
 
 
-def _longest_first(items) -> None:
-    rank = {path: i for i, path in enumerate(RUN_FIRST)}
-    place = {id(item): i for i, item in enumerate(items)}
+def unit_of_work(nodeid: str) -> str:
+    """The unit a test belongs to: its file, or "spark" for the files that run Spark."""
+    path = nodeid.split("::", 1)[0]
+    return "spark" if path in SPARK_FILES else path
 
-    def key(item):
-        path = item.nodeid.split("::", 1)[0]
-        return (rank.get(path, len(RUN_FIRST)), place[id(item)])
-    items.sort(key=key)
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """(pytest-xdist, on the controller) --dist loadscope, with ``unit_of_work`` as the scope."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of_work(nodeid)
+
+    return CourseScheduling(config, log)
+
+
+def _longest_first(items) -> None:
+    rank = {unit: i for i, unit in enumerate(RUN_FIRST)}
+    place = {id(item): i for i, item in enumerate(items)}
+    items.sort(key=lambda item: (rank.get(unit_of_work(item.nodeid), len(RUN_FIRST)), place[id(item)]))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items) -> None:
-    """Longest files first under pytest-xdist; the run-time sanitizers first for every notebook.
+    """Longest units of work first under pytest-xdist; the run-time sanitizers first for every notebook.
 
     nbval reads nbval_sanitize.cfg when a notebook starts (after collection)
     and appends its patterns to ``sanitize_patterns``; ours, inserted now,
