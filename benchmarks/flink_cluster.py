@@ -166,7 +166,11 @@ def sql_and_recovery(work: Path, backend: str) -> dict:
             figures["checkpoint"] = {k: latest[k] for k in ("id", "state_size", "end_to_end_duration")}
             killed = T()
             cluster.kill_taskmanager()
-            wait(lambda: cluster.rest(f"/jobs/{job}")["state"] in ("RESTARTING", "FAILING"))
+            # Noticed: the job failed over. RESTARTING may last less than one poll (Flink 1.19
+            # restarts at once and waits for slots while RUNNING), so the job's exception history
+            # is the sign that stays.
+            wait(lambda: cluster.rest(f"/jobs/{job}")["state"] in ("RESTARTING", "FAILING")
+                 or cluster.rest(f"/jobs/{job}/exceptions").get("exceptionHistory", {}).get("entries"))
             figures["kill_to_noticed"] = T() - killed
             t = T()
             cluster.start_taskmanager()
