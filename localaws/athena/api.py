@@ -341,7 +341,7 @@ class AthenaPlane(Plane):
                               access_key=key, query_id=ex.id, output_location=ex.output_location,
                               scratch=self.ctx.work_dir, on_connection=lambda con: setattr(ex, "connection", con),
                               cancelled=lambda: ex.cancel_reason, principal=ex.principal,
-                              lake=getattr(self.ctx, "lake", None))
+                              lake=getattr(self.ctx, "lake", None), now=self.ctx.clock.time)
         try:
             result = statement.run()
             ex.marks["planned"] = statement.planned or time.monotonic()

@@ -50,7 +50,7 @@ import sqlglot
 from sqlglot import exp
 
 from localaws.core.limits import duckdb_config
-from . import catalog, ddl, dialect, federated, writer
+from . import catalog, ddl, dialect, federated, iceberg, writer
 from .catalog import Partition, Table
 from .errors import (QueryCancelled, QueryFailed, DDL_FAILED, engine_error, lake_access_denied, line_column,
                      position_of)
@@ -109,8 +109,11 @@ class Statement:
 
     def __init__(self, sql: str, database: str, *, duckdb, client, s3, access_key: str, query_id: str,
                  output_location: str, scratch: str | None = None, on_connection=None, cancelled=None,
-                 principal: str | None = None, lake=None):
+                 principal: str | None = None, lake=None, now=None):
         self.sql, self.database, self.duckdb = sql, database or "default", duckdb
+        self.access_key = access_key
+        self.now = now or time.time      # wall-clock seconds (the stack's clock: VACUUM's retention)
+        self.local_tables: dict[str, str] = {}   # alias -> a DuckDB table the statement made (not in the catalog)
         self.client, self.glue, self.s3 = client, client("glue"), s3
         self.fs, self.reader = s3.filesystem(access_key), s3.client(access_key)
         self.query_id, self.output_location, self.scratch = query_id, output_location, scratch
@@ -142,16 +145,33 @@ class Statement:
             if kind == "VIEW":
                 return ddl.create_view(self, tree)
             if tree.expression is not None:
+                props = writer.with_properties(tree)
+                if iceberg.wants_iceberg(props):
+                    return iceberg.ctas(self, tree, props)
                 return writer.ctas(self, tree)
+            if ddl.is_iceberg_create(tree):
+                return iceberg.create_table(self, tree)
             return ddl.create_table(self, tree)
         if isinstance(tree, exp.Drop):
+            if iceberg.drops_iceberg_table(self, tree):
+                return Result("DDL", substatement="DROP_TABLE")
             return ddl.drop(self, tree)
         if isinstance(tree, exp.Alter):
+            db, name = self.table_ref(tree.this)
+            if iceberg.is_iceberg(self.load_table(db, name, node_sql=tree.this.name)):
+                return iceberg.alter(self, tree, db, name)
             return ddl.alter(self, tree)
         if isinstance(tree, exp.Describe):
             return ddl.describe(self, *self.table_ref(tree.this))
         if isinstance(tree, exp.Insert):
+            target = tree.this if isinstance(tree.this, exp.Table) else tree.this.this
+            if iceberg.is_iceberg(self.load_table(*self.table_ref(target), node_sql=target.name)):
+                return iceberg.insert(self, tree)
             return writer.insert(self, tree)
+        if isinstance(tree, (exp.Update, exp.Delete)):
+            return iceberg.update_or_delete(self, tree)
+        if isinstance(tree, exp.Merge):
+            return iceberg.merge(self, tree)
         if isinstance(tree, exp.Command):
             return self.command(tree)
         if isinstance(tree, exp.Query):
@@ -164,6 +184,10 @@ class Statement:
         rest = tree.expression.name if tree.expression is not None else ""
         if head == "UNLOAD":
             return writer.unload(self, self.sql.strip().rstrip(";"))
+        if head == "OPTIMIZE":
+            return iceberg.optimize(self, rest)
+        if head == "VACUUM":
+            return iceberg.vacuum(self, rest)
         if head.startswith("MSCK"):
             m = re.match(r"(?i)TABLE\s+([\w.`\"]+)", rest.strip())
             if not m:
@@ -357,13 +381,13 @@ class Statement:
         answer differently from Trino (its macros created on ``con``)."""
         if depth > 10:
             raise QueryFailed("VIEW_IS_RECURSIVE", "View is recursive")
-        if depth == 0:
-            self.views = {}
+        if depth == 0:    # alias -> views; a statement's own DuckDB tables (DML targets) count as views
+            self.views = {alias: [table] for alias, table in self.local_tables.items()}
         if self.lake is not None:
             self.refuse_table_functions(tree)
         cte_names = {c.alias_or_name.lower() for c in tree.find_all(exp.CTE)}
         for node in list(tree.find_all(exp.Table)):
-            if not node.name or (not node.db and node.name.lower() in cte_names):
+            if not node.name or (not node.db and node.name.lower() in cte_names | set(self.local_tables.values())):
                 continue
             if isinstance(node.parent, (exp.Create, exp.Insert)) and node.parent.this is node:
                 continue
@@ -383,10 +407,27 @@ class Statement:
                 con.register(view, ddl.information_schema(self, name, wanted_schemas(tree)))
                 self.use_view(node, view, alias)
                 continue
+            name, metadata = iceberg.split_metadata_name(name)
             table = self.load_table(db, name, node_sql=node.name)
             access = self.table_access(db, name, table)
             if access is not None and not access.select:
                 raise lake_access_denied(name)
+            if iceberg.is_iceberg(table):
+                # Iceberg: pyiceberg plans the files (pruned by its metadata), DuckDB reads the rows.
+                view = f"__t{abs(hash((db, name, id(node)))) % 10**8}"
+                if metadata:
+                    iceberg.register_metadata(self, con, db, name, metadata, view)
+                else:
+                    iceberg.register(self, con, node, db, name, view)
+                if access is not None and not metadata:
+                    view = self.restrict(con, db, table, view, access)
+                node.set("version", None)
+                self.use_view(node, view, alias)
+                continue
+            if metadata or node.args.get("version") is not None:
+                raise QueryFailed("NOT_SUPPORTED", "This connector does not support versioned tables"
+                                  if not metadata else f"Table '{db}.{node.name}' does not exist: "
+                                  "metadata tables ($snapshots...) exist for Iceberg tables only")
             if table.view_sql is not None:
                 # Athena runs a view with the permissions of whoever queries it: its tables are
                 # checked (and restricted) for this principal as if the query named them.

@@ -57,7 +57,12 @@ def catalog(ctx, access_key: str | None = None, *, glue=None):
     """pyiceberg's ``GlueCatalog`` on the stack: ``glue`` is the boto3 Glue client to commit with
     (it decides whose Lake Formation permissions apply; default: the administrator's), and
     ``access_key`` signs the S3 reads and writes (default: the administrator's key)."""
-    from pyiceberg.catalog.glue import GlueCatalog
     key = access_key or ctx.env()["AWS_ACCESS_KEY_ID"]
-    return GlueCatalog("awsdatacatalog", client=glue or ctx.client("glue"),
-                       **properties(ctx.endpoint, ctx.region, key))
+    return catalog_on(ctx.endpoint, ctx.region, glue or ctx.client("glue"), key)
+
+
+def catalog_on(endpoint: str, region: str, glue, access_key: str):
+    """pyiceberg's ``GlueCatalog`` committing through the boto3 client ``glue`` and reading S3
+    signed with ``access_key`` (for a stand-in that has no :class:`Context`, only clients)."""
+    from pyiceberg.catalog.glue import GlueCatalog
+    return GlueCatalog("awsdatacatalog", client=glue, **properties(endpoint, region, access_key))
