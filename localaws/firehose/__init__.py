@@ -13,6 +13,8 @@ here ``api.py`` takes over CreateDeliveryStream's checks, PutRecord/PutRecordBat
   index, and writes failures to the S3 error output;
 - ``redshift.py`` delivers to Amazon Redshift: an S3 object and its manifest,
   then a COPY on the cluster's endpoint, retried for ``RetryOptions``;
+- ``iceberg.py`` delivers into Apache Iceberg tables of the Glue Data Catalog
+  (one pyiceberg commit per table and flush; updates and deletes by UniqueKeys);
 - ``convert.py`` turns JSON into Parquet or ORC with a Glue table's schema;
 - ``prefixes.py`` evaluates ``!{...}`` expressions in S3 prefixes.
 """

@@ -19,11 +19,13 @@ This data plane plugs in behind moto (see ``localaws/core/plane.py``):
   (``buffer.py``), JSON -> Parquet/ORC conversion with a Glue table's schema
   (``convert.py``), delivery to S3, OpenSearch or Amazon Redshift (staged in
   S3 with a manifest, then ``COPY``, retried for ``RetryOptions``:
-  ``redshift.py``), and the S3 error output;
+  ``redshift.py``), into Apache Iceberg tables of the Glue Data Catalog
+  (one commit per table and flush: ``iceberg.py``), and the S3 error output;
 - CloudWatch metrics (namespace ``AWS/Firehose``, dimension
   ``DeliveryStreamName``) from what the pipeline measured: IncomingRecords,
   IncomingBytes, DeliveryToS3.Records/Bytes/Success/DataFreshness,
-  DeliveryToRedshift.Records/Bytes/Success [6], sent by the shared publisher
+  DeliveryToRedshift.Records/Bytes/Success [6], DeliveryToIceberg.* (``iceberg.py``),
+  sent by the shared publisher
   of ``core/metrics.py``;
 - CloudWatch Logs subscription filters with a Firehose destination
   (override of ``send_log_event``): the gzipped batch of log events becomes
@@ -52,7 +54,10 @@ quote it (InvalidArgumentException unless said):
   ``Username``/``Password`` unless ``SecretsManagerConfiguration`` is enabled,
   ``RetryOptions.DurationInSeconds`` 0-7200 (ValidationException) [8], an
   intermediate ``S3Configuration`` whose ``CompressionFormat`` COPY can read
-  (not ZIP or Snappy [9]) and whose ``BufferingHints`` are checked as above.
+  (not ZIP or Snappy [9]) and whose ``BufferingHints`` are checked as above;
+- an Iceberg destination (``iceberg.check_config``): the API's patterns of
+  ``RoleARN``, ``CatalogARN`` and table names (ValidationException), the tables
+  named with ``UniqueKeys`` exist and hold those columns, ``RetryOptions`` 0-7200.
 
 Quoted from AWS's answers as public reports show them: the two SizeInMBs
 sentences, "ErrorOutputPrefix cannot be null or empty when Prefix contains
@@ -83,7 +88,7 @@ uncompressed), ``VersionId`` of a Glue table (LATEST is always read),
 ORC/Parquet writer options other than ``Compression``, a file extension for
 converted files (none unless ``FileExtension`` is set: what AWS appends by
 default is not documented), JQ beyond ``{key: .a.b}``, and the HTTP,
-Splunk, Snowflake and Iceberg destinations (moto's behaviour is kept for
+Splunk and Snowflake destinations (moto's behaviour is kept for
 those). For Redshift: Redshift Serverless workgroups, the COPY's role (the
 cluster reads S3 as the stack's administrator whatever ``RoleARN`` says),
 SSL to the cluster (the local endpoint has none), and where exactly AWS puts
@@ -124,7 +129,7 @@ from datetime import datetime, timezone
 
 from localaws.core import AWSError, Plane, local_hook, moto_hook, not_emulated, operation
 from localaws.core.metrics import MetricsPublisher
-from . import errors, prefixes, redshift, transform
+from . import errors, iceberg, prefixes, redshift, transform
 from .buffer import Buffers, Record
 from .convert import Converter
 from .engine import OPENSEARCH_KINDS, S3_KINDS, Deliverer, destination_kind, enabled
@@ -135,7 +140,7 @@ MAX_RECORD_BYTES = 1_024_000
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
 MIN_LARGE_BUFFER_MB = 64
 SIZE_LIMITS = {"S3": 128, "ExtendedS3": 128, "Amazonopensearchservice": 100, "Elasticsearch": 100,
-               "Redshift": 128}
+               "Redshift": 128, "Iceberg": 128}
 SUPPORTED_PROCESSORS = {"Lambda", "Decompression", "CloudWatchLogProcessing", "AppendDelimiterToRecord",
                         "MetadataExtraction"}
 DESTINATION_PARAMS = {
@@ -143,6 +148,7 @@ DESTINATION_PARAMS = {
     "AmazonopensearchserviceDestinationConfiguration": "Amazonopensearchservice",
     "ElasticsearchDestinationConfiguration": "Elasticsearch",
     "RedshiftDestinationConfiguration": "Redshift",
+    "IcebergDestinationConfiguration": "Iceberg",
 }
 KINESIS_SOURCE = "KinesisStreamAsSource"
 NOT_PERMITTED = "This operation is not permitted on KinesisStreamAsSource delivery stream type."
@@ -220,6 +226,11 @@ class FirehosePlane(Plane):
         return {"DeliveryStreamARN": arn}
 
     def _check_config(self, param: str, kind: str, config: dict) -> None:
+        if kind == "Iceberg":
+            iceberg.check_config(config, self.deliverer.iceberg.catalog, self.ctx.account_id, self.ctx.region)
+            if any(k == "MetadataExtraction" for k, _ in transform.processors(config)):
+                raise not_emulated("firehose", "CreateDeliveryStream", "JQ routing (MetadataExtraction) for "
+                                   "Iceberg tables is not run locally: return otfMetadata from a Lambda")
         if kind == "Redshift":
             self._check_redshift(config)
             param, config = f"{param}.s3Configuration", {**config.get("S3Configuration", {}),

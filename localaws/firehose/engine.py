@@ -61,7 +61,7 @@ import uuid
 from datetime import datetime, timezone
 
 from localaws.core import s3 as s3uri
-from . import prefixes, transform
+from . import iceberg, prefixes, transform
 from .buffer import Batch, Buffers, Key, MiB, Outcome, Record
 from .convert import Converter, Malformed
 from .redshift import COPY_STAGE, RedshiftLoader
@@ -76,10 +76,11 @@ FUNCTION_ERROR = "The Lambda function was successfully invoked but it returned a
 
 
 REDSHIFT = "Redshift"
+ICEBERG = iceberg.KIND
 
 
 def destination_kind(destination: dict) -> str | None:
-    for kind in (*S3_KINDS, *OPENSEARCH_KINDS, REDSHIFT):
+    for kind in (*S3_KINDS, *OPENSEARCH_KINDS, REDSHIFT, ICEBERG):
         if kind in destination:
             return kind
     return None
@@ -104,6 +105,8 @@ class Deliverer:
         self.publish = publish or (lambda stream, metrics: None)   # (stream, [(name, value, unit)])
         self.transformer = transform.Transformer(self._invoke, ctx.region)
         self.redshift = RedshiftLoader(ctx, self._put_object, self._object_key, self.publish)
+        self.iceberg = iceberg.IcebergWriter(ctx, self, self.publish)
+        self._otf: dict[str, dict] = {}            # recordId -> a Lambda's otfMetadata, during one run
         self._glue: dict[str, object] = {}
         self.duplicate_next: set[str] = set()      # streams whose next S3 delivery is written twice
         self.duplicates: dict[str, int] = {}       # stream -> deliveries written twice so far
@@ -179,11 +182,27 @@ class Deliverer:
     def _process(self, stream, kind: str, config: dict, records: list[Record]) -> Outcome:
         source = stream.source.get("KinesisStreamARN") if stream.delivery_stream_type == \
             "KinesisStreamAsSource" and stream.source else None
-        result = self.transformer.run(stream, config, records, source)
+        try:
+            result = self.transformer.run(stream, config, records, source)
+            for r in result.records:             # Iceberg routing: the Lambda's metadata.otfMetadata
+                r.keys.update(iceberg.otf_keys(self._otf.pop(r.record_id, None)))
+        finally:
+            for r in records:
+                self._otf.pop(r.record_id, None)
         outcome = Outcome(dropped=result.dropped, splits=result.splits)
         failures = list(result.failures)
         size, interval = self.hints(config)
         parts: dict[tuple, list[Record]] = {}
+        if kind == ICEBERG:                      # one destination buffer per table
+            for r in result.records:
+                try:
+                    database, table, operation = iceberg.route(config, r)
+                except iceberg.RecordError as exc:
+                    failures.append((iceberg.ERROR_TYPE, r, exc.code, str(exc), {}))
+                    continue
+                r.keys[iceberg.OTF + "operation"] = operation
+                parts.setdefault(((iceberg.TABLE_KEY, f"{database}.{table}"),), []).append(r)
+            result.records = []
         needed = prefixes.partition_keys(config.get("Prefix")) \
             if kind == "ExtendedS3" and enabled(config, "DynamicPartitioningConfiguration") else []
         for r in result.records:
@@ -221,6 +240,8 @@ class Deliverer:
             return ("Lambda.ResourceNotFound The specified Lambda function does not exist. "
                     "Use a different function that does exist."), b""
         body = resp["Payload"].read()
+        if not resp.get("FunctionError"):
+            self._keep_otf(body)
         if resp.get("FunctionError"):
             try:
                 detail = json.loads(body)
@@ -229,6 +250,20 @@ class Deliverer:
                 detail = body.decode("utf-8", "replace")[:500]
             return f"Lambda.FunctionError {FUNCTION_ERROR} ({detail})", body
         return None, body
+
+    def _keep_otf(self, body: bytes) -> None:
+        """Note each returned record's ``metadata.otfMetadata`` (Iceberg routing) by recordId;
+        ``_process`` attaches it to the transformed record (the transformer checks the rest)."""
+        try:
+            items = json.loads(body).get("records") or []
+        except (ValueError, AttributeError):
+            return
+        for item in items:
+            if isinstance(item, dict) and isinstance(item.get("recordId"), str):
+                otf = (item.get("metadata") or {}).get("otfMetadata") if isinstance(item.get("metadata"), dict) \
+                    else None
+                if isinstance(otf, dict):
+                    self._otf[item["recordId"]] = otf
 
     # -- S3 --------------------------------------------------------------------------
     def _object_key(self, stream, config: dict, prefix: str, when: datetime, ext: str = "") -> str:
@@ -263,6 +298,8 @@ class Deliverer:
             elif kind == REDSHIFT:
                 self.redshift.stage(stream, self._s3_config(kind, config), batch, self._oldest(config, records),
                                     outcome)
+            elif kind == ICEBERG:
+                self.iceberg.deliver(stream, config, batch, outcome)
             else:
                 self._index(stream, kind, config, self._s3_config(kind, config), records, outcome)
         except Exception:
