@@ -418,7 +418,7 @@ class Statement:
                 if metadata:
                     iceberg.register_metadata(self, con, db, name, metadata, view)
                 else:
-                    iceberg.register(self, con, node, db, name, view)
+                    iceberg.register(self, con, node, db, name, view, governed=access is not None)
                 if access is not None and not metadata:
                     view = self.restrict(con, db, table, view, access)
                 node.set("version", None)

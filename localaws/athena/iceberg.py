@@ -151,12 +151,31 @@ def snapshot_for(stmt, tbl, node: exp.Table, db: str, name: str) -> int | None:
     return snap.snapshot_id
 
 
-def register(stmt, con, node: exp.Table, db: str, name: str, view: str) -> None:
+def needed_columns(node: exp.Table, schema) -> list[str]:
+    """The columns of this table the query names (all of them for ``SELECT *``): Parquet is
+    columnar, so Athena reads, and bills, only those columns' bytes."""
+    names = [f.name for f in schema.fields]
+    alias = (node.alias or node.name).lower()
+    root = node.root()
+    for star in root.find_all(exp.Star):
+        owner = star.parent
+        if isinstance(owner, exp.Count):
+            continue
+        if not isinstance(owner, exp.Column) or not owner.table or owner.table.lower() == alias:
+            return ["*"]
+    used = {c.name.lower() for c in root.find_all(exp.Column) if not c.table or c.table.lower() == alias}
+    wanted = [n for n in names if n.lower() in used]
+    return wanted or names[:1]          # count(*) still needs the rows: the first column's
+
+
+def register(stmt, con, node: exp.Table, db: str, name: str, view: str, governed: bool = False) -> None:
     """Make the Iceberg table ``db.name`` (at the version ``node`` names) the DuckDB view ``view``.
 
     pyiceberg plans the files with the query's WHERE conditions on this table
     (files whose partition or column bounds cannot match are skipped), then
-    reads the planned data files (and their delete files) signed with the query's key.
+    reads the planned data files (and their delete files) signed with the query's
+    key, only the columns the query names (every column when Lake Formation
+    governs the table: its restricted view picks them).
     """
     from pyiceberg.io.pyarrow import ArrowScan
     from pyiceberg.expressions import AlwaysTrue
@@ -164,6 +183,8 @@ def register(stmt, con, node: exp.Table, db: str, name: str, view: str) -> None:
     snapshot_id = snapshot_for(stmt, tbl, node, db, name)
     row_filter = pruning_filter(node, tbl) or AlwaysTrue()
     scan = tbl.scan(row_filter=row_filter, snapshot_id=snapshot_id)
+    if not governed:
+        scan = scan.select(*needed_columns(node, scan.projection()))
     schema = scan.projection()
     tasks = list(scan.plan_files()) if (snapshot_id is not None or tbl.current_snapshot()) else []
     stmt.files_opened += len(tasks)
