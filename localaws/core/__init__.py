@@ -5,6 +5,7 @@
 - ``errors.py``: AWS-shaped errors; ``server.py`` + ``wire.py``: the one HTTP endpoint;
 - ``s3.py``: S3 URIs, reads, writes and the byte meter; ``principals.py``: who signed a request;
 - ``tables.py``: one encoder of Arrow tables into data files (Parquet, ORC, Avro, CSV, JSON lines);
+- ``iceberg.py``: Apache Iceberg tables in the Glue catalog (pyiceberg on the local endpoint);
 - ``clock.py``, ``waiting.py``: time and waiting; ``processes.py``: child processes by PID;
 - ``metrics.py``: a service's CloudWatch metrics, queued and sent by one background thread;
 - ``cwlogs.py``: a service's CloudWatch Logs lines (group, stream, events);
