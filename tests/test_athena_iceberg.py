@@ -327,6 +327,8 @@ def test_lake_formation_column_grants_apply_to_iceberg_tables(athena, stack, ord
         assert list(frame.columns) == ["id", "customer", "ts"]
         _, stats = run_query(client, f"SELECT amount FROM {orders}", database=DB, output=OUT, check=False)
         assert stats["reason"].startswith("COLUMN_NOT_FOUND")
+        _, stats = run_query(client, f'SELECT * FROM "{orders}$files"', database=DB, output=OUT, check=False)
+        assert stats["reason"].startswith("AccessDeniedException: Insufficient Lake Formation permission(s)")
         _, stats = run_query(client, f"DELETE FROM {orders} WHERE id = 1", database=DB, output=OUT, check=False)
         assert stats["state"] == "FAILED" and "Lake Formation" in stats["reason"]
         assert rows(athena, f"SELECT count(*) FROM {orders}") == [(4,)]

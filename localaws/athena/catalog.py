@@ -97,7 +97,9 @@ def glue_table(raw: dict) -> Table:
         view_sql = decode_view(raw.get("ViewOriginalText", ""))
     return Table(
         name=raw["Name"],
-        columns=[(c["Name"].lower(), c["Type"].lower()) for c in sd.get("Columns", [])],
+        columns=[(c["Name"].lower(), c["Type"].lower()) for c in sd.get("Columns", [])
+                 # an Iceberg table's renamed or dropped columns stay in Glue, marked not current
+                 if (c.get("Parameters") or {}).get("iceberg.field.current", "true") != "false"],
         partition_keys=[(c["Name"].lower(), c["Type"].lower()) for c in raw.get("PartitionKeys", [])],
         location=sd.get("Location", ""), serde=serde.get("SerializationLibrary", ""),
         serde_params=dict(serde.get("Parameters", {})), params=dict(raw.get("Parameters", {})),

@@ -416,6 +416,7 @@ class Statement:
                 # Iceberg: pyiceberg plans the files (pruned by its metadata), DuckDB reads the rows.
                 view = f"__t{abs(hash((db, name, id(node)))) % 10**8}"
                 if metadata:
+                    iceberg.refuse_restricted_metadata(access, metadata, name)
                     iceberg.register_metadata(self, con, db, name, metadata, view)
                 else:
                     iceberg.register(self, con, node, db, name, view, governed=access is not None)

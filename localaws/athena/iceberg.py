@@ -53,7 +53,7 @@ from sqlglot import exp
 from localaws.core import iceberg as core_iceberg
 from localaws.core.s3 import split
 from .ddl import column_type
-from .errors import DDL_FAILED, QueryFailed
+from .errors import DDL_FAILED, PERMISSION, QueryFailed
 from .results import Result
 from .sources import duck_type, ident
 
@@ -212,6 +212,24 @@ def register_metadata(stmt, con, db: str, name: str, which: str, view: str) -> N
     raw = f"{view}__raw"
     con.register(raw, rows)
     con.execute(f"CREATE TEMP VIEW {ident(view)} AS SELECT * FROM {ident(raw)}")
+
+
+#: The metadata tables Athena refuses to a principal with row or cell filters or without every column.
+RESTRICTED_METADATA = ("partitions", "files", "manifests", "snapshots")
+
+
+def refuse_restricted_metadata(access, which: str, name: str) -> None:
+    """"querying the $partitions, $files, $manifests, and $snapshots Iceberg metadata tables will fail
+    with an AccessDeniedException error" when Lake Formation filters rows or cells of the table or
+    hides columns from the caller (https://docs.aws.amazon.com/athena/latest/ug/querying-iceberg.html)."""
+    if access is None or which not in RESTRICTED_METADATA:
+        return
+    if access.columns is not None or access.row_filter or access.cells:
+        failure = QueryFailed("PERMISSION_DENIED", "", error_type=PERMISSION)
+        failure.reason = (f"AccessDeniedException: Insufficient Lake Formation permission(s) to read the "
+                          f"${which} metadata table of {name}: the caller may not see every column and row")
+        failure.args = (failure.reason,)
+        raise failure
 
 
 def split_metadata_name(name: str) -> tuple[str, str | None]:

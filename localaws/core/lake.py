@@ -231,7 +231,13 @@ class _Catalog:
         if table is None:
             return []
         return [c["Name"] for c in (table.get("StorageDescriptor", {}).get("Columns", [])
-                                    + table.get("PartitionKeys", []))]
+                                    + table.get("PartitionKeys", [])) if is_current(c)]
+
+
+def is_current(column: dict) -> bool:
+    """False for a column an Iceberg table's schema no longer has: Glue keeps renamed and dropped
+    columns of an Iceberg table in ``Columns`` with the parameter ``iceberg.field.current=false``."""
+    return (column.get("Parameters") or {}).get("iceberg.field.current", "true") != "false"
 
 
 class LakePolicy:
