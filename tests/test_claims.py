@@ -1,7 +1,8 @@
 """The claims map: every curriculum id, and the notebook cells that prove it.
 
-``docs/curriculum_ids.yml`` lists the 119 claims of the curriculum with their
-kind (Show / Explain / Correct). A cell tagged ``claim-<ID>`` maps its id by
+``docs/curriculum_ids.yml`` lists the 131 claims of the course (the
+curriculum's 119 and the 12 ICE ids the course added for Apache Iceberg) with
+their kind (Show / Explain / Correct). A cell tagged ``claim-<ID>`` maps its id by
 itself; ``docs/claims.yml`` maps an id to further cells (a cell id, or a tag
 in a second notebook; format at the top of that file). The rules, as
 docs/chapter_conventions.md ("Claims") states them for authors:
@@ -9,7 +10,7 @@ docs/chapter_conventions.md ("Claims") states them for authors:
 1. **Mappings point somewhere.** Every claims.yml entry names a real notebook
    and cell; every ``claim-<ID>`` tag names a curriculum id.
 2. **Every id is mapped.** An id with no tagged cell and no claims.yml entry
-   fails (all 119 are mapped: keep it so).
+   fails (all 131 are mapped: keep it so).
 3. **Every id is proved the way its kind asks.** An id with several kinds
    meets each of them:
 
@@ -48,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IDS_FILE = ROOT / "docs" / "curriculum_ids.yml"
 CLAIMS_FILE = ROOT / "docs" / "claims.yml"
 
-EXPECTED_ID_COUNT = 119
+EXPECTED_ID_COUNT = 131
 KINDS = {"Show", "Explain", "Correct"}
 ID_PATTERN = re.compile(r"^[A-Z]+-\d+$")
 CLAIM_TAG = re.compile(r"^claim-(.+)$")

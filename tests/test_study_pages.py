@@ -3,7 +3,7 @@
 ``docs/cheat_sheet.md``, ``docs/changed_since_2023.md`` and
 ``docs/exam_questions.md`` are generated from the chapters. These tests
 regenerate them in memory and compare with the committed files, check that
-each of the 119 curriculum ids has exactly one cheat-sheet row whose link
+each of the 131 curriculum ids has exactly one cheat-sheet row whose link
 lands on its anchor, that every link of the three pages lands, and that
 every chapter's exam questions pass ``check_quiz`` with the chapter's own
 letters. The second half builds a tiny course in ``tmp_path`` and shows the
@@ -90,7 +90,7 @@ def test_every_id_has_one_cheat_sheet_row_linked_to_its_anchor(generated):
     rows = ROW_LINK.findall(pages["docs/cheat_sheet.md"])
     ids = [claim_id for claim_id, _ in rows]
     assert sorted(ids) == sorted(curriculum_ids()), "cheat-sheet ids differ from docs/curriculum_ids.yml"
-    assert len(ids) == len(set(ids)) == 119
+    assert len(ids) == len(set(ids)) == 131
     for claim_id, target in rows:
         path, _, fragment = target.partition("#")
         assert fragment == f"claim-{claim_id}", target
