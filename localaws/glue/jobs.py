@@ -311,7 +311,9 @@ class JobRuns:
         return run
 
     # ================================================================ the run's life
-    def _set(self, run: Run, state: str, message: str | None = None) -> None:
+    def _set(self, run: Run, state: str, message: str | None = None, *, ran: bool = True) -> None:
+        """Move ``run`` to ``state``; a run that ends before its script started (``ran=False``)
+        consumed no execution time: Glue reports ``ExecutionTime`` 0 for it."""
         with self.lock:
             run.state = state
             run.last_modified_on = utcnow(self.ctx.clock)
@@ -319,7 +321,7 @@ class JobRuns:
                 run.error_message = message
             if state not in ACTIVE:
                 run.completed_on = run.last_modified_on
-                run.ended_clock = self.ctx.clock.monotonic()
+                run.ended_clock = self.ctx.clock.monotonic() if ran else run.started_clock
 
     def _execute(self, run: Run) -> None:
         """The run, from STARTING to its end (the run's thread)."""
@@ -332,7 +334,7 @@ class JobRuns:
             cmd, env = self._prepare(run)
         except RunError as exc:
             self._send_logs(run, [], extra_error=[str(exc)])
-            self._set(run, "FAILED", str(exc))
+            self._set(run, "FAILED", str(exc), ran=False)
             return
         except Exception as exc:  # noqa: BLE001 - a bug must still end the run, visibly
             log.exception("glue run %s could not start", run.id)
