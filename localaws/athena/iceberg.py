@@ -137,8 +137,8 @@ def snapshot_for(stmt, tbl, node: exp.Table, db: str, name: str) -> int | None:
         return snapshot_id
     con = stmt.connect()
     try:
-        text = exp.select(exp.cast(value.copy(), "TIMESTAMPTZ")).sql(dialect="duckdb")
-        moment = con.execute(f"SELECT epoch_ms(({text[len('SELECT '):]}))").fetchone()[0]
+        moment = con.execute(f"SELECT epoch_ms({exp.cast(value.copy(), 'TIMESTAMPTZ').sql(dialect='duckdb')})"
+                             ).fetchone()[0]
     except Exception:
         raise QueryFailed("TYPE_MISMATCH", "Type of the timestamp in FOR TIMESTAMP AS OF must be "
                           "timestamp(3) with time zone") from None
