@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from localaws.core.iceberg import is_current_column
 from localaws.core.s3 import folder
 from .errors import QueryFailed, DDL_FAILED
 
@@ -98,8 +99,7 @@ def glue_table(raw: dict) -> Table:
     return Table(
         name=raw["Name"],
         columns=[(c["Name"].lower(), c["Type"].lower()) for c in sd.get("Columns", [])
-                 # an Iceberg table's renamed or dropped columns stay in Glue, marked not current
-                 if (c.get("Parameters") or {}).get("iceberg.field.current", "true") != "false"],
+                 if is_current_column(c)],      # not an Iceberg table's renamed or dropped ones
         partition_keys=[(c["Name"].lower(), c["Type"].lower()) for c in raw.get("PartitionKeys", [])],
         location=sd.get("Location", ""), serde=serde.get("SerializationLibrary", ""),
         serde_params=dict(serde.get("Parameters", {})), params=dict(raw.get("Parameters", {})),

@@ -64,8 +64,7 @@ def external_table(tree: exp.Create, default_db: str) -> tuple[str, str, dict]:
     db, name = (table.db or default_db).lower(), table.name.lower()
     props = tree.args.get("properties")
     props = props.expressions if props is not None else []
-    if any(type(p) is exp.Property and p.this.name.lower() == "table_type" and p.args["value"].name.upper()
-           == "ICEBERG" for p in props):
+    if _declares_iceberg(props):
         raise QueryFailed("NOT_SUPPORTED", "External keyword not supported for table type ICEBERG",
                           error_type=DDL_FAILED)
     if not any(isinstance(p, exp.ExternalProperty) for p in props):
@@ -124,13 +123,17 @@ def external_table(tree: exp.Create, default_db: str) -> tuple[str, str, dict]:
 # --------------------------------------------------------------------------
 # Databases, tables, views
 # --------------------------------------------------------------------------
+def _declares_iceberg(props) -> bool:
+    """Whether the TBLPROPERTIES among ``props`` say ``'table_type'='ICEBERG'``."""
+    return any(type(p) is exp.Property and p.this.name.lower() == "table_type"
+               and p.args["value"].name.upper() == "ICEBERG" for p in props)
+
+
 def is_iceberg_create(tree: exp.Create) -> bool:
     """``CREATE TABLE`` (no EXTERNAL) ``... TBLPROPERTIES ('table_type'='ICEBERG')``: an Iceberg table."""
     props = tree.args.get("properties")
     props = props.expressions if props is not None else []
-    return not any(isinstance(p, exp.ExternalProperty) for p in props) and any(
-        type(p) is exp.Property and p.this.name.lower() == "table_type" and p.args["value"].name.upper() == "ICEBERG"
-        for p in props)
+    return not any(isinstance(p, exp.ExternalProperty) for p in props) and _declares_iceberg(props)
 
 
 def create_database(stmt, tree: exp.Create) -> Result:

@@ -177,7 +177,6 @@ def register(stmt, con, node: exp.Table, db: str, name: str, view: str, governed
     key, only the columns the query names (every column when Lake Formation
     governs the table: its restricted view picks them).
     """
-    from pyiceberg.io.pyarrow import ArrowScan
     from pyiceberg.expressions import AlwaysTrue
     tbl = load(stmt, db, name)
     snapshot_id = snapshot_for(stmt, tbl, node, db, name)
@@ -185,30 +184,26 @@ def register(stmt, con, node: exp.Table, db: str, name: str, view: str, governed
     scan = tbl.scan(row_filter=row_filter, snapshot_id=snapshot_id)
     if not governed:
         scan = scan.select(*needed_columns(node, scan.projection()))
-    schema = scan.projection()
     tasks = list(scan.plan_files()) if (snapshot_id is not None or tbl.current_snapshot()) else []
     stmt.files_opened += len(tasks)
-    stmt.check()
-    if tasks:
-        rows = ArrowScan(tbl.metadata, _data_io(stmt), schema, row_filter).to_table(tasks)
-    else:
-        rows = schema.as_arrow().empty_table()
-    raw = f"{view}__raw"
-    con.register(raw, rows)
-    con.execute(f"CREATE TEMP VIEW {ident(view)} AS SELECT * FROM {ident(raw)}")
+    _expose(con, _read_files(stmt, tbl, tasks, scan.projection(), row_filter), view)
 
 
 def register_metadata(stmt, con, db: str, name: str, which: str, view: str) -> None:
     """``"t$snapshots"`` and its kin: pyiceberg's ``inspect`` tables, named as Athena names them."""
     tbl = load(stmt, db, name)
     inspect = tbl.inspect
-    if which == "partitions":
+    if which == "partitions":       # Athena's columns (an unpartitioned table has no "partition")
         rows = inspect.partitions()
-        rows = rows.select([c for c in ("partition", "record_count", "file_count") if c in rows.column_names]
-                           + ["total_data_file_size_in_bytes"]).rename_columns(
-            [c for c in ("partition", "record_count", "file_count") if c in rows.column_names] + ["total_size"])
+        kept = [c for c in ("partition", "record_count", "file_count") if c in rows.column_names]
+        rows = rows.select(kept + ["total_data_file_size_in_bytes"]).rename_columns(kept + ["total_size"])
     else:
         rows = getattr(inspect, which)()
+    _expose(con, rows, view)
+
+
+def _expose(con, rows: pa.Table, view: str) -> None:
+    """Arrow rows as the DuckDB view ``view``."""
     raw = f"{view}__raw"
     con.register(raw, rows)
     con.execute(f"CREATE TEMP VIEW {ident(view)} AS SELECT * FROM {ident(raw)}")
@@ -598,14 +593,16 @@ def _files_matching(stmt, tbl, row_filter) -> list:
     return tasks
 
 
-def _read_files(stmt, tbl, tasks) -> pa.Table:
-    """Every row of the given data files (after their delete files), read with the query's key."""
+def _read_files(stmt, tbl, tasks, schema=None, row_filter=None) -> pa.Table:
+    """The rows of the given data files (after their delete files) that ``row_filter`` keeps
+    (default: every row), as ``schema`` (default: the table's), read with the query's key."""
     from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.io.pyarrow import ArrowScan
+    schema = schema or tbl.schema()
     stmt.check()
     if not tasks:
-        return tbl.schema().as_arrow().empty_table()
-    return ArrowScan(tbl.metadata, _data_io(stmt), tbl.schema(), AlwaysTrue()).to_table(tasks)
+        return schema.as_arrow().empty_table()
+    return ArrowScan(tbl.metadata, _data_io(stmt), schema, row_filter or AlwaysTrue()).to_table(tasks)
 
 
 def _run_on_rows(stmt, tree: exp.Expression, target: exp.Table, rows: pa.Table) -> tuple[int, pa.Table]:
@@ -868,8 +865,7 @@ def vacuum(stmt, text: str) -> Result:
     used.add(tbl.metadata_location)
     used.update(log.metadata_file for log in tbl.metadata.metadata_log)
     location = tbl.location().rstrip("/") + "/"
-    unused = [f"s3://{split(location)[0]}/{o['Key']}" for o in stmt.s3.list(location)]
-    unused = [uri for uri in unused if uri not in used and not uri.endswith("/")]
+    unused = [uri for uri in _objects_under(stmt, location) if uri not in used and not uri.endswith("/")]
     if unused:
         stmt.s3.delete(unused)
     return Result("DDL", substatement="VACUUM")
@@ -894,7 +890,13 @@ def drops_iceberg_table(stmt, tree: exp.Drop) -> bool:
     tbl = load(stmt, db, name)
     location = tbl.location().rstrip("/") + "/"
     _catalog(stmt).drop_table((db, name))
-    files = [f"s3://{split(location)[0]}/{o['Key']}" for o in stmt.s3.list(location)]
+    files = _objects_under(stmt, location)
     if files:
         stmt.s3.delete(files)
     return True
+
+
+def _objects_under(stmt, location: str) -> list[str]:
+    """The s3:// URIs of every object under the prefix ``location``."""
+    bucket, _ = split(location)
+    return [f"s3://{bucket}/{o['Key']}" for o in stmt.s3.list(location)]

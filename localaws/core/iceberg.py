@@ -40,6 +40,12 @@ def is_iceberg(glue_table: dict) -> bool:
     return (glue_table.get("Parameters") or {}).get("table_type", "").upper() == TABLE_TYPE
 
 
+def is_current_column(column: dict) -> bool:
+    """False for a column an Iceberg table's schema no longer has: Glue keeps the renamed and
+    dropped columns of an Iceberg table in ``Columns``, with ``iceberg.field.current=false``."""
+    return (column.get("Parameters") or {}).get("iceberg.field.current", "true") != "false"
+
+
 def properties(endpoint: str, region: str, access_key: str, secret_key: str = "localaws") -> dict[str, str]:
     """pyiceberg catalog properties for the local endpoint: Glue and S3 both there, path-style
     S3 addressing (the endpoint is one host), requests signed with ``access_key``."""

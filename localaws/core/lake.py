@@ -79,6 +79,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from . import iam_policy
+from .iceberg import is_current_column
 
 IAM_ALLOWED_PRINCIPALS = "IAM_ALLOWED_PRINCIPALS"
 PERMISSIONS = ("ALL", "SELECT", "ALTER", "DROP", "DELETE", "INSERT", "DESCRIBE", "CREATE_DATABASE",
@@ -231,13 +232,7 @@ class _Catalog:
         if table is None:
             return []
         return [c["Name"] for c in (table.get("StorageDescriptor", {}).get("Columns", [])
-                                    + table.get("PartitionKeys", [])) if is_current(c)]
-
-
-def is_current(column: dict) -> bool:
-    """False for a column an Iceberg table's schema no longer has: Glue keeps renamed and dropped
-    columns of an Iceberg table in ``Columns`` with the parameter ``iceberg.field.current=false``."""
-    return (column.get("Parameters") or {}).get("iceberg.field.current", "true") != "false"
+                                    + table.get("PartitionKeys", [])) if is_current_column(c)]
 
 
 class LakePolicy:
